@@ -1,0 +1,290 @@
+//! Audit log events (seed 001 "Log Events"): recorded by every mutation, queried newest first.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::directory::{ClientId, Email, Environment, OrgDomain, UserId};
+use crate::error::FieldProblem;
+use crate::page::{List, PageRequest};
+use crate::store::Store;
+use crate::{Error, Identity};
+
+/// The type of an event, a SCREAMING_SNAKE_CASE code such as `SSO_END_USER_SAML_STARTED`.
+///
+/// The codes idcore records are associated constants; hosts may record their own with
+/// [`EventCode::parse`].
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct EventCode(Cow<'static, str>);
+
+impl EventCode {
+    /// An organization was created.
+    pub const ORGANIZATION_CREATED: Self = Self::constant("ORGANIZATION_CREATED");
+    /// An organization was updated.
+    pub const ORGANIZATION_UPDATED: Self = Self::constant("ORGANIZATION_UPDATED");
+    /// An organization was deleted.
+    pub const ORGANIZATION_DELETED: Self = Self::constant("ORGANIZATION_DELETED");
+    /// A user was created.
+    pub const USER_CREATED: Self = Self::constant("USER_CREATED");
+    /// A user was updated.
+    pub const USER_UPDATED: Self = Self::constant("USER_UPDATED");
+    /// An application was created.
+    pub const APPLICATION_CREATED: Self = Self::constant("APPLICATION_CREATED");
+    /// An application was updated.
+    pub const APPLICATION_UPDATED: Self = Self::constant("APPLICATION_UPDATED");
+    /// An application's client secret was replaced.
+    pub const APPLICATION_SECRET_ROTATED: Self = Self::constant("APPLICATION_SECRET_ROTATED");
+    /// An application was deleted.
+    pub const APPLICATION_DELETED: Self = Self::constant("APPLICATION_DELETED");
+    /// An SSO (SAML) sign-in started (seed 001).
+    pub const SSO_END_USER_SAML_STARTED: Self = Self::constant("SSO_END_USER_SAML_STARTED");
+    /// An SSO (SAML) sign-in succeeded (seed 001).
+    pub const SSO_END_USER_SAML_SUCCESS: Self = Self::constant("SSO_END_USER_SAML_SUCCESS");
+
+    const fn constant(code: &'static str) -> Self {
+        Self(Cow::Borrowed(code))
+    }
+
+    /// Parses a code: 1 to 64 characters of `A-Z`, `0-9` and `_`, starting with a letter.
+    ///
+    /// # Errors
+    /// [`FieldProblem::Format`] for anything else.
+    pub fn parse(s: &str) -> Result<Self, FieldProblem> {
+        let ok = (1..=64).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_uppercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(FieldProblem::Format(
+                "must be an UPPER_SNAKE_CASE event code",
+            ));
+        }
+        Ok(Self(Cow::Owned(s.to_owned())))
+    }
+
+    /// The code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for EventCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An event to record. The store assigns its `id`.
+#[derive(Clone, PartialEq, Debug)]
+pub struct NewEvent {
+    /// What happened.
+    pub event_code: EventCode,
+    /// The organization it happened in, if any.
+    pub tenant_domain: Option<OrgDomain>,
+    /// The application involved, if any.
+    pub client_id: Option<ClientId>,
+    /// The e-mail of the user involved, if any.
+    pub email: Option<Email>,
+    /// The user involved, if any.
+    pub resource_owner_id: Option<UserId>,
+    /// The SSO identity provider involved, if any.
+    pub saml_identity_provider_id: Option<String>,
+    /// When it happened.
+    pub inserted_at: OffsetDateTime,
+    /// Internal details (the real reason of a refusal, the fields changed …). Never shown to the
+    /// party that caused the event.
+    pub details: BTreeMap<String, String>,
+}
+
+impl NewEvent {
+    /// An event with only a code and a time.
+    pub fn new(event_code: EventCode, inserted_at: OffsetDateTime) -> Self {
+        Self {
+            event_code,
+            tenant_domain: None,
+            client_id: None,
+            email: None,
+            resource_owner_id: None,
+            saml_identity_provider_id: None,
+            inserted_at,
+            details: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the organization.
+    pub fn tenant(mut self, domain: &OrgDomain) -> Self {
+        self.tenant_domain = Some(domain.clone());
+        self
+    }
+
+    /// Sets the application.
+    pub fn client(mut self, client_id: ClientId) -> Self {
+        self.client_id = Some(client_id);
+        self
+    }
+
+    /// Sets the user.
+    pub fn user(mut self, id: UserId, email: &Email) -> Self {
+        self.resource_owner_id = Some(id);
+        self.email = Some(email.clone());
+        self
+    }
+
+    /// Adds an internal detail.
+    pub fn detail(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// A recorded event, in the seed's shape.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "__type__", rename = "Event")]
+pub struct Event {
+    /// Increasing integer id.
+    pub id: i64,
+    /// What happened.
+    pub event_code: EventCode,
+    /// The organization it happened in.
+    pub tenant_domain: Option<OrgDomain>,
+    /// The environment (`sandbox` / `production`).
+    pub database: Environment,
+    /// The application involved.
+    pub client_id: Option<ClientId>,
+    /// The e-mail of the user involved.
+    pub email: Option<Email>,
+    /// The user involved.
+    pub resource_owner_id: Option<UserId>,
+    /// The SSO identity provider involved.
+    pub saml_identity_provider_id: Option<String>,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub inserted_at: OffsetDateTime,
+    /// Internal details; hosts decide whom they show these to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
+}
+
+impl Event {
+    /// The stored form of a new event.
+    pub fn from_new(id: i64, database: Environment, event: &NewEvent) -> Self {
+        Self {
+            id,
+            event_code: event.event_code.clone(),
+            tenant_domain: event.tenant_domain.clone(),
+            database,
+            client_id: event.client_id,
+            email: event.email.clone(),
+            resource_owner_id: event.resource_owner_id,
+            saml_identity_provider_id: event.saml_identity_provider_id.clone(),
+            inserted_at: event.inserted_at,
+            details: event.details.clone(),
+        }
+    }
+}
+
+/// Filters for [`Events::list`]; each filter that is set must match.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct EventQuery {
+    /// Only this organization's events (`None`: every organization's, and the global ones).
+    pub tenant_domain: Option<OrgDomain>,
+    /// Only this code.
+    pub code: Option<EventCode>,
+    /// Only this application.
+    pub client_id: Option<ClientId>,
+    /// Only this SSO identity provider.
+    pub saml_identity_provider_id: Option<String>,
+}
+
+impl EventQuery {
+    /// Events of one organization.
+    pub fn tenant(domain: &OrgDomain) -> Self {
+        Self {
+            tenant_domain: Some(domain.clone()),
+            ..Self::default()
+        }
+    }
+
+    /// Only events with this code.
+    pub fn code(mut self, code: EventCode) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// Only events of this application.
+    pub fn client_id(mut self, client_id: ClientId) -> Self {
+        self.client_id = Some(client_id);
+        self
+    }
+
+    /// Only events of this SSO identity provider.
+    pub fn saml_identity_provider_id(mut self, id: impl Into<String>) -> Self {
+        self.saml_identity_provider_id = Some(id.into());
+        self
+    }
+
+    /// Whether `event` passes every filter.
+    pub fn matches(&self, event: &Event) -> bool {
+        self.tenant_domain
+            .as_ref()
+            .is_none_or(|t| event.tenant_domain.as_ref() == Some(t))
+            && self.code.as_ref().is_none_or(|c| &event.event_code == c)
+            && self.client_id.is_none_or(|c| event.client_id == Some(c))
+            && self
+                .saml_identity_provider_id
+                .as_ref()
+                .is_none_or(|s| event.saml_identity_provider_id.as_ref() == Some(s))
+    }
+}
+
+/// The audit log of one [`Identity`]'s environment.
+pub struct Events<'a, S> {
+    identity: &'a Identity<S>,
+}
+
+impl<'a, S: Store> Events<'a, S> {
+    pub(crate) fn new(identity: &'a Identity<S>) -> Self {
+        Self { identity }
+    }
+
+    /// Records an event of the host's own (idcore records its events itself).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    pub async fn record(&self, event: NewEvent) -> Result<Event, Error> {
+        Ok(self
+            .identity
+            .store()
+            .record_event(self.identity.environment(), &event)
+            .await?)
+    }
+
+    /// One page of events matching `query`, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails.
+    pub async fn list(&self, query: &EventQuery, page: PageRequest) -> Result<List<Event>, Error> {
+        let (data, total) = self
+            .identity
+            .store()
+            .events(self.identity.environment(), query, page)
+            .await?;
+        Ok(List::new(data, page, total))
+    }
+}

@@ -1,0 +1,705 @@
+//! Applications: the OAuth clients that sign users in, global or scoped to one organization.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::fields::{HttpUrl, Name, Origin, RedirectUri, Text};
+use super::ids::{ClientId, Environment, OrgDomain};
+use super::organizations::Organizations;
+use super::{Retrieved, Tombstone, UPDATE_ATTEMPTS};
+use crate::audit::{EventCode, NewEvent};
+use crate::error::{Error, FieldProblem, Resource};
+use crate::identity::Identity;
+use crate::page::{List, PageRequest};
+use crate::secret::{Digest, Secret};
+use crate::store::{Store, StoreError};
+
+/// The most URLs one `allowed_*` list may hold.
+pub const MAX_ALLOWED_URLS: usize = 50;
+
+/// Where an application may be used.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum ApplicationScope {
+    /// Every organization of the environment.
+    Global,
+    /// Only this organization (the seed's `organization_domain_scope`).
+    Organization(OrgDomain),
+}
+
+impl ApplicationScope {
+    /// The organization, for a scoped application.
+    pub fn organization(&self) -> Option<&OrgDomain> {
+        match self {
+            Self::Global => None,
+            Self::Organization(d) => Some(d),
+        }
+    }
+}
+
+/// The technology of an application, which decides whether it is a confidential client.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    /// React single-page application (public client, seed 001).
+    React,
+    /// Vue single-page application (public client, seed 001).
+    Vue,
+    /// Angular single-page application (public client, seed 001).
+    Angular,
+    /// Server-rendered web application (confidential client with a secret).
+    RegularWeb,
+    /// Machine-to-machine service (confidential client with a secret).
+    Service,
+}
+
+impl ApplicationType {
+    /// Whether this type authenticates with a client secret.
+    pub fn is_confidential(&self) -> bool {
+        matches!(self, Self::RegularWeb | Self::Service)
+    }
+
+    /// Parses the wire name (`react`, `vue`, `angular`, `regular_web`, `service`).
+    ///
+    /// # Errors
+    /// [`FieldProblem::Format`] for anything else.
+    pub fn parse(s: &str) -> Result<Self, FieldProblem> {
+        match s {
+            "react" => Ok(Self::React),
+            "vue" => Ok(Self::Vue),
+            "angular" => Ok(Self::Angular),
+            "regular_web" => Ok(Self::RegularWeb),
+            "service" => Ok(Self::Service),
+            _ => Err(FieldProblem::Format(
+                "must be one of react, vue, angular, regular_web, service",
+            )),
+        }
+    }
+}
+
+/// An application, as stored.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Application {
+    /// The `client_id` (a uuid), also its `id`.
+    pub client_id: ClientId,
+    /// Where it may be used.
+    pub scope: ApplicationScope,
+    /// The environment it lives in.
+    pub environment: Environment,
+    /// The `__managed_by__` value.
+    pub managed_by: Name,
+    /// Its name.
+    pub name: Name,
+    /// A free description.
+    pub description: Option<Text>,
+    /// Its technology.
+    pub application_type: ApplicationType,
+    /// SHA-256 of the client secret, for confidential types. Never serialized.
+    pub client_secret_digest: Option<Digest>,
+    /// Redirect URIs, matched exactly at sign-in.
+    pub allowed_redirect_urls: Vec<RedirectUri>,
+    /// Where users may be sent after signing out.
+    pub allowed_logout_urls: Vec<HttpUrl>,
+    /// Origins allowed by CORS.
+    pub allowed_origins_cors: Vec<Origin>,
+    /// Origins allowed to run the authentication process.
+    pub allowed_web_origins: Vec<Origin>,
+    /// Default redirect after login; one of `allowed_redirect_urls`.
+    pub default_redirect_uri_after_login: Option<RedirectUri>,
+    /// Default redirect after logout; one of `allowed_logout_urls`.
+    pub default_redirect_uri_after_logout: Option<HttpUrl>,
+    /// Default CORS origin; one of `allowed_origins_cors`.
+    pub default_origin_cors: Option<Origin>,
+    /// Default web origin; one of `allowed_web_origins`.
+    pub default_web_origin: Option<Origin>,
+    /// Creation time.
+    pub inserted_at: OffsetDateTime,
+    /// Last update time.
+    pub updated_at: OffsetDateTime,
+    /// Set once deleted.
+    pub deleted_at: Option<OffsetDateTime>,
+    /// Optimistic-concurrency version, +1 per update.
+    pub version: u64,
+}
+
+impl Application {
+    /// Whether `presented` is this application's client secret (constant-time; always false for
+    /// public clients).
+    pub fn verify_secret(&self, presented: &Secret) -> bool {
+        self.client_secret_digest
+            .is_some_and(|stored| stored == presented.digest())
+    }
+
+    fn tombstone(&self, deleted_at: OffsetDateTime) -> Tombstone {
+        Tombstone {
+            resource_type: "Application",
+            id: self.client_id.to_string(),
+            domain: self.scope.organization().cloned(),
+            deleted: true,
+            deleted_at,
+        }
+    }
+
+    /// Checks that each default is one of its allowed list.
+    fn check_defaults(&self) -> Result<(), Error> {
+        fn member<T: PartialEq>(
+            field: &'static str,
+            value: Option<&T>,
+            list: &[T],
+        ) -> Result<(), Error> {
+            match value {
+                Some(v) if !list.contains(v) => Err(Error::field(
+                    field,
+                    FieldProblem::Format("must be one of the allowed urls of the application"),
+                )),
+                _ => Ok(()),
+            }
+        }
+        member(
+            "default_redirect_uri_after_login",
+            self.default_redirect_uri_after_login.as_ref(),
+            &self.allowed_redirect_urls,
+        )?;
+        member(
+            "default_redirect_uri_after_logout",
+            self.default_redirect_uri_after_logout.as_ref(),
+            &self.allowed_logout_urls,
+        )?;
+        member(
+            "default_origin_cors",
+            self.default_origin_cors.as_ref(),
+            &self.allowed_origins_cors,
+        )?;
+        member(
+            "default_web_origin",
+            self.default_web_origin.as_ref(),
+            &self.allowed_web_origins,
+        )
+    }
+}
+
+impl Serialize for Application {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(tag = "__type__", rename = "Application")]
+        struct Wire<'a> {
+            __domain__: Option<&'a OrgDomain>,
+            __environment__: Environment,
+            __managed_by__: &'a Name,
+            allowed_logout_urls: &'a [HttpUrl],
+            allowed_origins_cors: &'a [Origin],
+            allowed_redirect_urls: &'a [RedirectUri],
+            allowed_web_origins: &'a [Origin],
+            application_type: ApplicationType,
+            client_id: ClientId,
+            default_origin_cors: Option<&'a Origin>,
+            default_redirect_uri_after_login: Option<&'a RedirectUri>,
+            default_redirect_uri_after_logout: Option<&'a HttpUrl>,
+            default_web_origin: Option<&'a Origin>,
+            description: Option<&'a Text>,
+            id: ClientId,
+            #[serde(with = "time::serde::rfc3339")]
+            inserted_at: OffsetDateTime,
+            name: &'a Name,
+            organization_domain_scope: Option<&'a OrgDomain>,
+            #[serde(with = "time::serde::rfc3339")]
+            updated_at: OffsetDateTime,
+        }
+        Wire {
+            __domain__: self.scope.organization(),
+            __environment__: self.environment,
+            __managed_by__: &self.managed_by,
+            allowed_logout_urls: &self.allowed_logout_urls,
+            allowed_origins_cors: &self.allowed_origins_cors,
+            allowed_redirect_urls: &self.allowed_redirect_urls,
+            allowed_web_origins: &self.allowed_web_origins,
+            application_type: self.application_type,
+            client_id: self.client_id,
+            default_origin_cors: self.default_origin_cors.as_ref(),
+            default_redirect_uri_after_login: self.default_redirect_uri_after_login.as_ref(),
+            default_redirect_uri_after_logout: self.default_redirect_uri_after_logout.as_ref(),
+            default_web_origin: self.default_web_origin.as_ref(),
+            description: self.description.as_ref(),
+            id: self.client_id,
+            inserted_at: self.inserted_at,
+            name: &self.name,
+            organization_domain_scope: self.scope.organization(),
+            updated_at: self.updated_at,
+        }
+        .serialize(s)
+    }
+}
+
+/// Changes to an application; fields not mentioned stay as they are. Also the body of
+/// [`NewApplication`].
+#[derive(Clone, Debug, Default)]
+pub struct ApplicationUpdate {
+    name: Option<Name>,
+    description: Option<Option<Text>>,
+    application_type: Option<ApplicationType>,
+    allowed_redirect_urls: Option<Vec<RedirectUri>>,
+    allowed_logout_urls: Option<Vec<HttpUrl>>,
+    allowed_origins_cors: Option<Vec<Origin>>,
+    allowed_web_origins: Option<Vec<Origin>>,
+    default_redirect_uri_after_login: Option<Option<RedirectUri>>,
+    default_redirect_uri_after_logout: Option<Option<HttpUrl>>,
+    default_origin_cors: Option<Option<Origin>>,
+    default_web_origin: Option<Option<Origin>>,
+}
+
+/// Parses a list of URLs: at most [`MAX_ALLOWED_URLS`], duplicates dropped, order kept.
+fn url_list<T: PartialEq>(
+    field: &'static str,
+    values: &[&str],
+    parse: fn(&str) -> Result<T, FieldProblem>,
+) -> Result<Vec<T>, Error> {
+    if values.len() > MAX_ALLOWED_URLS {
+        return Err(Error::field(
+            field,
+            FieldProblem::OutOfRange {
+                min: 0,
+                max: MAX_ALLOWED_URLS as i64,
+            },
+        ));
+    }
+    let mut out: Vec<T> = Vec::with_capacity(values.len());
+    for v in values {
+        let parsed = parse(v).map_err(|p| Error::field(field, p))?;
+        if !out.contains(&parsed) {
+            out.push(parsed);
+        }
+    }
+    Ok(out)
+}
+
+impl ApplicationUpdate {
+    /// No changes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `name`.
+    pub fn name(mut self, value: &str) -> Result<Self, Error> {
+        self.name = Some(Name::parse(value).map_err(|p| Error::field("name", p))?);
+        Ok(self)
+    }
+
+    /// A new description.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `description`.
+    pub fn description(mut self, value: &str) -> Result<Self, Error> {
+        self.description = Some(Some(
+            Text::parse(value).map_err(|p| Error::field("description", p))?,
+        ));
+        Ok(self)
+    }
+
+    /// A new type. Switching between public and confidential types is refused at update time
+    /// (create a new application instead): a public client has no secret to rotate into.
+    pub fn application_type(mut self, value: ApplicationType) -> Self {
+        self.application_type = Some(value);
+        self
+    }
+
+    /// Replaces `allowed_redirect_urls`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `allowed_redirect_urls`.
+    pub fn allowed_redirect_urls(mut self, urls: &[&str]) -> Result<Self, Error> {
+        self.allowed_redirect_urls =
+            Some(url_list("allowed_redirect_urls", urls, RedirectUri::parse)?);
+        Ok(self)
+    }
+
+    /// Replaces `allowed_logout_urls`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `allowed_logout_urls`.
+    pub fn allowed_logout_urls(mut self, urls: &[&str]) -> Result<Self, Error> {
+        self.allowed_logout_urls = Some(url_list("allowed_logout_urls", urls, HttpUrl::parse)?);
+        Ok(self)
+    }
+
+    /// Replaces `allowed_origins_cors`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `allowed_origins_cors`.
+    pub fn allowed_origins_cors(mut self, origins: &[&str]) -> Result<Self, Error> {
+        self.allowed_origins_cors = Some(url_list("allowed_origins_cors", origins, Origin::parse)?);
+        Ok(self)
+    }
+
+    /// Replaces `allowed_web_origins`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `allowed_web_origins`.
+    pub fn allowed_web_origins(mut self, origins: &[&str]) -> Result<Self, Error> {
+        self.allowed_web_origins = Some(url_list("allowed_web_origins", origins, Origin::parse)?);
+        Ok(self)
+    }
+
+    /// Sets the default redirect after login (must be one of `allowed_redirect_urls`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `default_redirect_uri_after_login`.
+    pub fn default_redirect_uri_after_login(mut self, value: &str) -> Result<Self, Error> {
+        let v = RedirectUri::parse(value)
+            .map_err(|p| Error::field("default_redirect_uri_after_login", p))?;
+        self.default_redirect_uri_after_login = Some(Some(v));
+        Ok(self)
+    }
+
+    /// Sets the default redirect after logout (must be one of `allowed_logout_urls`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `default_redirect_uri_after_logout`.
+    pub fn default_redirect_uri_after_logout(mut self, value: &str) -> Result<Self, Error> {
+        let v = HttpUrl::parse(value)
+            .map_err(|p| Error::field("default_redirect_uri_after_logout", p))?;
+        self.default_redirect_uri_after_logout = Some(Some(v));
+        Ok(self)
+    }
+
+    /// Sets the default CORS origin (must be one of `allowed_origins_cors`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `default_origin_cors`.
+    pub fn default_origin_cors(mut self, value: &str) -> Result<Self, Error> {
+        let v = Origin::parse(value).map_err(|p| Error::field("default_origin_cors", p))?;
+        self.default_origin_cors = Some(Some(v));
+        Ok(self)
+    }
+
+    /// Sets the default web origin (must be one of `allowed_web_origins`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `default_web_origin`.
+    pub fn default_web_origin(mut self, value: &str) -> Result<Self, Error> {
+        let v = Origin::parse(value).map_err(|p| Error::field("default_web_origin", p))?;
+        self.default_web_origin = Some(Some(v));
+        Ok(self)
+    }
+
+    fn apply(&self, app: &mut Application) {
+        if let Some(v) = &self.name {
+            app.name = v.clone();
+        }
+        if let Some(v) = &self.description {
+            app.description = v.clone();
+        }
+        if let Some(v) = self.application_type {
+            app.application_type = v;
+        }
+        if let Some(v) = &self.allowed_redirect_urls {
+            app.allowed_redirect_urls = v.clone();
+        }
+        if let Some(v) = &self.allowed_logout_urls {
+            app.allowed_logout_urls = v.clone();
+        }
+        if let Some(v) = &self.allowed_origins_cors {
+            app.allowed_origins_cors = v.clone();
+        }
+        if let Some(v) = &self.allowed_web_origins {
+            app.allowed_web_origins = v.clone();
+        }
+        if let Some(v) = &self.default_redirect_uri_after_login {
+            app.default_redirect_uri_after_login = v.clone();
+        }
+        if let Some(v) = &self.default_redirect_uri_after_logout {
+            app.default_redirect_uri_after_logout = v.clone();
+        }
+        if let Some(v) = &self.default_origin_cors {
+            app.default_origin_cors = v.clone();
+        }
+        if let Some(v) = &self.default_web_origin {
+            app.default_web_origin = v.clone();
+        }
+    }
+}
+
+/// The input of [`Applications::create`].
+///
+/// ```
+/// # fn main() -> Result<(), idcore::Error> {
+/// use idcore::{ApplicationType, NewApplication};
+/// let new = NewApplication::new("App of Misapret", ApplicationType::React)?
+///     .with(|a| a.allowed_redirect_urls(&["http://localhost:3000/callback"]))?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct NewApplication {
+    name: Name,
+    application_type: ApplicationType,
+    fields: ApplicationUpdate,
+}
+
+impl NewApplication {
+    /// An application with a name and a type.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `name`.
+    pub fn new(name: &str, application_type: ApplicationType) -> Result<Self, Error> {
+        Ok(Self {
+            name: Name::parse(name).map_err(|p| Error::field("name", p))?,
+            application_type,
+            fields: ApplicationUpdate::default(),
+        })
+    }
+
+    /// Sets the other fields with the [`ApplicationUpdate`] setters.
+    ///
+    /// # Errors
+    /// The first error `f` returns.
+    pub fn with(
+        mut self,
+        f: impl FnOnce(ApplicationUpdate) -> Result<ApplicationUpdate, Error>,
+    ) -> Result<Self, Error> {
+        self.fields = f(self.fields)?;
+        Ok(self)
+    }
+}
+
+/// A new application and, for a confidential one, its client secret — shown this once; idcore
+/// keeps only its digest.
+#[derive(Debug)]
+pub struct CreatedApplication {
+    /// The stored application.
+    pub application: Application,
+    /// The client secret, for confidential types.
+    pub client_secret: Option<Secret>,
+}
+
+/// The applications of one scope; see [`Identity::applications`]. An application of another
+/// scope answers [`Error::NotFound`].
+pub struct Applications<'a, S> {
+    identity: &'a Identity<S>,
+    scope: ApplicationScope,
+}
+
+impl<'a, S: Store> Applications<'a, S> {
+    pub(crate) fn new(identity: &'a Identity<S>, scope: ApplicationScope) -> Self {
+        Self { identity, scope }
+    }
+
+    /// Creates an application; confidential types get a 256-bit client secret.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] when a default is not in its allowed list; [`Error::NotFound`]
+    /// (organization) when the scope's organization does not exist; [`Error::Store`] when the
+    /// store fails.
+    pub async fn create(&self, new: NewApplication) -> Result<CreatedApplication, Error> {
+        self.require_scope().await?;
+        let env = self.identity.environment();
+        let now = self.identity.now();
+        let client_secret = match new.application_type.is_confidential() {
+            true => Some(Secret::generate()?),
+            false => None,
+        };
+        let mut app = Application {
+            client_id: ClientId::generate(now),
+            scope: self.scope.clone(),
+            environment: env,
+            managed_by: self.identity.config().managed_by().clone(),
+            name: new.name,
+            description: None,
+            application_type: new.application_type,
+            client_secret_digest: client_secret.as_ref().map(Secret::digest),
+            allowed_redirect_urls: Vec::new(),
+            allowed_logout_urls: Vec::new(),
+            allowed_origins_cors: Vec::new(),
+            allowed_web_origins: Vec::new(),
+            default_redirect_uri_after_login: None,
+            default_redirect_uri_after_logout: None,
+            default_origin_cors: None,
+            default_web_origin: None,
+            inserted_at: now,
+            updated_at: now,
+            deleted_at: None,
+            version: 1,
+        };
+        new.fields.apply(&mut app);
+        app.application_type = new.application_type;
+        app.check_defaults()?;
+        for _ in 0..2 {
+            let event = self.event(EventCode::APPLICATION_CREATED, now, app.client_id);
+            match self
+                .identity
+                .store()
+                .insert_application(env, &app, &event)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(CreatedApplication {
+                        application: app,
+                        client_secret,
+                    });
+                }
+                Err(StoreError::AlreadyExists { .. }) => app.client_id = ClientId::generate(now),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(Resource::Application))
+    }
+
+    /// The application with this client id, if it belongs to this scope.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is none in this scope, [`Error::Store`] when the store fails.
+    pub async fn retrieve(&self, client_id: ClientId) -> Result<Retrieved<Application>, Error> {
+        let app = self.in_scope(client_id).await?;
+        Ok(match app.deleted_at {
+            Some(at) => Retrieved::Deleted(app.tombstone(at)),
+            None => Retrieved::Active(app),
+        })
+    }
+
+    /// Applies changes.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no live application in this scope;
+    /// [`Error::InvalidField`] when a default is not in its allowed list, or the type would
+    /// switch between public and confidential; [`Error::Conflict`] if concurrent writers kept
+    /// winning; [`Error::Store`] when the store fails.
+    pub async fn update(
+        &self,
+        client_id: ClientId,
+        update: ApplicationUpdate,
+    ) -> Result<Application, Error> {
+        self.modify(client_id, EventCode::APPLICATION_UPDATED, |app| {
+            let confidential = app.application_type.is_confidential();
+            update.apply(app);
+            if app.application_type.is_confidential() != confidential {
+                return Err(Error::field(
+                    "application_type",
+                    FieldProblem::Format("cannot switch between public and confidential types"),
+                ));
+            }
+            app.check_defaults()
+        })
+        .await
+    }
+
+    /// Replaces a confidential application's client secret; the old one stops working at once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `application_type` for a public client; otherwise as
+    /// [`Applications::update`].
+    pub async fn rotate_secret(&self, client_id: ClientId) -> Result<Secret, Error> {
+        let secret = Secret::generate()?;
+        let digest = secret.digest();
+        self.modify(client_id, EventCode::APPLICATION_SECRET_ROTATED, |app| {
+            if !app.application_type.is_confidential() {
+                return Err(Error::field(
+                    "application_type",
+                    FieldProblem::Format("public clients have no secret"),
+                ));
+            }
+            app.client_secret_digest = Some(digest);
+            Ok(())
+        })
+        .await?;
+        Ok(secret)
+    }
+
+    /// Deletes an application; retrieving it answers the tombstone.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no live application in this scope, [`Error::Store`] when
+    /// the store fails.
+    pub async fn delete(&self, client_id: ClientId) -> Result<Tombstone, Error> {
+        let app = self.in_scope(client_id).await?;
+        let now = self.identity.now();
+        let event = self.event(EventCode::APPLICATION_DELETED, now, app.client_id);
+        match self
+            .identity
+            .store()
+            .delete_application(self.identity.environment(), client_id, now, &event)
+            .await
+        {
+            Ok(app) => Ok(app.tombstone(now)),
+            Err(StoreError::NotFound) => Err(Error::NotFound(Resource::Application)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One page of this scope's live applications, newest first.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (organization) when the scope's organization does not exist,
+    /// [`Error::Store`] when the store fails.
+    pub async fn list(&self, page: PageRequest) -> Result<List<Application>, Error> {
+        self.require_scope().await?;
+        let (data, total) = self
+            .identity
+            .store()
+            .list_applications(self.identity.environment(), &self.scope, page)
+            .await?;
+        Ok(List::new(data, page, total))
+    }
+
+    async fn modify(
+        &self,
+        client_id: ClientId,
+        code: EventCode,
+        change: impl Fn(&mut Application) -> Result<(), Error>,
+    ) -> Result<Application, Error> {
+        let env = self.identity.environment();
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.in_scope(client_id).await?;
+            if current.deleted_at.is_some() {
+                return Err(Error::NotFound(Resource::Application));
+            }
+            let now = self.identity.now();
+            let mut next = current.clone();
+            change(&mut next)?;
+            next.updated_at = now;
+            next.version = current.version + 1;
+            let event = self.event(code.clone(), now, client_id);
+            match self
+                .identity
+                .store()
+                .update_application(env, &next, current.version, &event)
+                .await
+            {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Precondition) => continue,
+                Err(StoreError::NotFound) => return Err(Error::NotFound(Resource::Application)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(Resource::Application))
+    }
+
+    /// The application if it exists in this scope (deleted or not); the scope's organization
+    /// must be live.
+    async fn in_scope(&self, client_id: ClientId) -> Result<Application, Error> {
+        self.require_scope().await?;
+        self.identity
+            .store()
+            .application(self.identity.environment(), client_id)
+            .await?
+            .filter(|app| app.scope == self.scope)
+            .ok_or(Error::NotFound(Resource::Application))
+    }
+
+    async fn require_scope(&self) -> Result<(), Error> {
+        match &self.scope {
+            ApplicationScope::Global => Ok(()),
+            ApplicationScope::Organization(domain) => Organizations::new(self.identity)
+                .require_live(domain)
+                .await
+                .map(drop),
+        }
+    }
+
+    fn event(&self, code: EventCode, now: OffsetDateTime, client_id: ClientId) -> NewEvent {
+        let event = NewEvent::new(code, now).client(client_id);
+        match &self.scope {
+            ApplicationScope::Global => event,
+            ApplicationScope::Organization(d) => event.tenant(d),
+        }
+    }
+}

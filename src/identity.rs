@@ -1,0 +1,218 @@
+//! [`Identity`], the entry point, and its builder.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::Error;
+use crate::audit::Events;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Lifetimes, parse_issuer};
+use crate::directory::{
+    ApplicationScope, Applications, Environment, Name, OrgDomain, Organizations, Users,
+};
+use crate::error::ConfigError;
+use crate::mail::{Mailer, NoopMailer};
+use crate::store::Store;
+
+/// The identity core of one environment, on one store. Cheap to clone (an `Arc` inside); share
+/// one per process and environment.
+///
+/// ```
+/// # async fn run() -> Result<(), idcore::Error> {
+/// use idcore::{Environment, Identity, MemoryStore};
+///
+/// let identity = Identity::builder()
+///     .issuer("https://auth.example.com")
+///     .environment(Environment::Sandbox)
+///     .store(MemoryStore::new())
+///     .build()?;
+/// let org = identity.organizations().create(idcore::NewOrganization::new("Misapret")?).await?;
+/// assert_eq!(org.domain.as_str(), "misapret");
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+pub struct Identity<S> {
+    inner: Arc<Inner<S>>,
+}
+
+struct Inner<S> {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    store: S,
+    mailer: Arc<dyn Mailer>,
+}
+
+impl<S> Clone for Identity<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl Identity<()> {
+    /// Starts a builder. A store is required; everything else has a default.
+    pub fn builder() -> IdentityBuilder<NoStore> {
+        IdentityBuilder {
+            issuer: None,
+            environment: Environment::Sandbox,
+            managed_by: None,
+            lifetimes: Lifetimes::default(),
+            clock: Arc::new(SystemClock),
+            mailer: Arc::new(NoopMailer),
+            store: NoStore,
+        }
+    }
+}
+
+impl<S: Store> Identity<S> {
+    /// The organizations of this environment.
+    pub fn organizations(&self) -> Organizations<'_, S> {
+        Organizations::new(self)
+    }
+
+    /// The users of one organization. Every call through it is confined to that organization.
+    pub fn users<'a>(&'a self, org: &'a OrgDomain) -> Users<'a, S> {
+        Users::new(self, org)
+    }
+
+    /// The applications of one scope (one organization, or global).
+    pub fn applications(&self, scope: ApplicationScope) -> Applications<'_, S> {
+        Applications::new(self, scope)
+    }
+
+    /// The audit log.
+    pub fn events(&self) -> Events<'_, S> {
+        Events::new(self)
+    }
+}
+
+impl<S> Identity<S> {
+    /// The checked configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The environment this instance serves.
+    pub fn environment(&self) -> Environment {
+        self.inner.config.environment
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The mailer.
+    pub fn mailer(&self) -> &dyn Mailer {
+        &*self.inner.mailer
+    }
+
+    /// The current time, from the injected clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+/// The builder's placeholder until [`IdentityBuilder::store`] is called.
+#[derive(Debug, Clone, Copy)]
+pub struct NoStore;
+
+/// Builds an [`Identity`]; see [`Identity::builder`].
+#[must_use]
+pub struct IdentityBuilder<S> {
+    issuer: Option<String>,
+    environment: Environment,
+    managed_by: Option<String>,
+    lifetimes: Lifetimes,
+    clock: Arc<dyn Clock>,
+    mailer: Arc<dyn Mailer>,
+    store: S,
+}
+
+impl<S> IdentityBuilder<S> {
+    /// The issuer base URL (required): https, no query, fragment or trailing slash. Plain http is
+    /// accepted only for `localhost`, `127.0.0.1` and `[::1]`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The environment. Defaults to [`Environment::Sandbox`]; production must be chosen explicitly.
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// The `__managed_by__` value written into records. Defaults to the issuer's host.
+    pub fn managed_by(mut self, managed_by: impl Into<String>) -> Self {
+        self.managed_by = Some(managed_by.into());
+        self
+    }
+
+    /// Lifetimes. Defaults to [`Lifetimes::default`].
+    pub fn lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    /// The clock. Defaults to [`SystemClock`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The mailer. Defaults to [`NoopMailer`].
+    pub fn mailer(mut self, mailer: impl Mailer) -> Self {
+        self.mailer = Arc::new(mailer);
+        self
+    }
+
+    /// The store (required).
+    pub fn store<T: Store>(self, store: T) -> IdentityBuilder<T> {
+        IdentityBuilder {
+            issuer: self.issuer,
+            environment: self.environment,
+            managed_by: self.managed_by,
+            lifetimes: self.lifetimes,
+            clock: self.clock,
+            mailer: self.mailer,
+            store,
+        }
+    }
+}
+
+impl<S: Store> IdentityBuilder<S> {
+    /// Checks the configuration and builds.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the issuer is missing or malformed, a lifetime is out of bounds,
+    /// or settings contradict each other.
+    pub fn build(self) -> Result<Identity<S>, Error> {
+        let raw_issuer = self.issuer.ok_or(ConfigError::MissingIssuer)?;
+        let issuer = parse_issuer(&raw_issuer)?;
+        self.lifetimes.check()?;
+        let managed_by = match self.managed_by {
+            Some(m) => Name::parse(&m).map_err(|_| {
+                ConfigError::Inconsistent("managed_by must be a non-empty single-line name")
+            })?,
+            None => {
+                Name::parse(issuer.host()).map_err(|_| ConfigError::Issuer("must have a host"))?
+            }
+        };
+        Ok(Identity {
+            inner: Arc::new(Inner {
+                config: Config {
+                    issuer,
+                    environment: self.environment,
+                    managed_by,
+                    lifetimes: self.lifetimes,
+                },
+                clock: self.clock,
+                store: self.store,
+                mailer: self.mailer,
+            }),
+        })
+    }
+}
