@@ -1,0 +1,58 @@
+//! Baselines for the store primitives on the hot paths, on [`MemoryStore`].
+//!
+//! Run with `cargo bench --bench store`. Later issues compare verify/refresh against these.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use idcore::store::{CounterStore, Key, OneTimeEntry, OneTimeStore, ReplayStore};
+use idcore::{Environment, MemoryStore};
+use time::{Duration, OffsetDateTime};
+
+fn primitives(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let store = MemoryStore::new();
+    let env = Environment::Sandbox;
+    let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+    let later = now + Duration::minutes(10);
+
+    let mut n = 0u64;
+    c.bench_function("memory/put_once+take", |b| {
+        b.iter(|| {
+            n += 1;
+            let key = Key::new("bench:code", &[&n.to_string()]);
+            let entry = OneTimeEntry {
+                payload: vec![0; 64],
+                expires_at: later,
+                retain_until: later,
+            };
+            rt.block_on(async {
+                store.put_once(env, &key, &entry, now).await.expect("put");
+                black_box(store.take(env, &key, now).await.expect("take"));
+            });
+        });
+    });
+
+    let key = Key::new("bench:counter", &["one"]);
+    c.bench_function("memory/increment", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                black_box(store.increment(env, &key, u64::MAX, later, now).await.expect("increment"));
+            });
+        });
+    });
+
+    let mut step = 0u64;
+    let key = Key::new("bench:totp", &["one"]);
+    c.bench_function("memory/advance", |b| {
+        b.iter(|| {
+            step += 1;
+            rt.block_on(async {
+                black_box(store.advance(env, &key, step).await.expect("advance"));
+            });
+        });
+    });
+}
+
+criterion_group!(benches, primitives);
+criterion_main!(benches);
