@@ -10,7 +10,9 @@ use idcore::{Environment, MemoryStore};
 use time::{Duration, OffsetDateTime};
 
 fn primitives(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let store = MemoryStore::new();
     let env = Environment::Sandbox;
     let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
@@ -37,7 +39,12 @@ fn primitives(c: &mut Criterion) {
     c.bench_function("memory/increment", |b| {
         b.iter(|| {
             rt.block_on(async {
-                black_box(store.increment(env, &key, u64::MAX, later, now).await.expect("increment"));
+                black_box(
+                    store
+                        .increment(env, &key, u64::MAX, later, now)
+                        .await
+                        .expect("increment"),
+                );
             });
         });
     });

@@ -18,7 +18,11 @@ async fn main() -> Result<(), idcore::Error> {
         .environment(Environment::Sandbox)
         .store(MemoryStore::new())
         .build()?;
-    println!("idcore quickstart — issuer {}, environment {}\n", identity.config().issuer(), identity.environment());
+    println!(
+        "idcore quickstart — issuer {}, environment {}\n",
+        identity.config().issuer(),
+        identity.environment()
+    );
 
     // 1. An organization: its immutable domain is the slug of its name.
     let org = identity
@@ -31,49 +35,90 @@ async fn main() -> Result<(), idcore::Error> {
                 .privacy_policy_url("https://misapret.com/policy")?,
         )
         .await?;
-    println!("created organization {:?} with domain `{}` (id {})", org.name.as_str(), org.domain, org.id);
+    println!(
+        "created organization {:?} with domain `{}` (id {})",
+        org.name.as_str(),
+        org.domain,
+        org.id
+    );
 
     // 2. An application scoped to that organization (a React SPA: a public client, no secret),
     //    and a confidential one whose secret is shown exactly once.
     let apps = identity.applications(ApplicationScope::Organization(org.domain.clone()));
     let spa = apps
-        .create(NewApplication::new("App of Misapret", ApplicationType::React)?.with(|a| {
-            a.description("Everything to deal with bank")?
-                .allowed_redirect_urls(&["http://localhost:3000/callback"])?
-                .allowed_origins_cors(&["http://localhost:3000"])?
-                .default_redirect_uri_after_login("http://localhost:3000/callback")
-        })?)
+        .create(
+            NewApplication::new("App of Misapret", ApplicationType::React)?.with(|a| {
+                a.description("Everything to deal with bank")?
+                    .allowed_redirect_urls(&["http://localhost:3000/callback"])?
+                    .allowed_origins_cors(&["http://localhost:3000"])?
+                    .default_redirect_uri_after_login("http://localhost:3000/callback")
+            })?,
+        )
         .await?;
-    println!("created application `{}` client_id {} (public client: secret = {:?})",
-        spa.application.name.as_str(), spa.application.client_id, spa.client_secret);
-    let backend = apps.create(NewApplication::new("Misapret backend", ApplicationType::Service)?).await?;
-    let secret = backend.client_secret.as_ref().map_or(0, |s| s.expose().len());
-    println!("created application `{}` client_id {} (confidential: a {secret}-character secret, shown once, stored as a digest)",
-        backend.application.name.as_str(), backend.application.client_id);
+    println!(
+        "created application `{}` client_id {} (public client: secret = {:?})",
+        spa.application.name.as_str(),
+        spa.application.client_id,
+        spa.client_secret
+    );
+    let backend = apps
+        .create(NewApplication::new(
+            "Misapret backend",
+            ApplicationType::Service,
+        )?)
+        .await?;
+    let secret = backend
+        .client_secret
+        .as_ref()
+        .map_or(0, |s| s.expose().len());
+    println!(
+        "created application `{}` client_id {} (confidential: a {secret}-character secret, shown once, stored as a digest)",
+        backend.application.name.as_str(),
+        backend.application.client_id
+    );
 
     // 3. A user of the organization, with part of an OpenID Connect profile.
     let users = identity.users(&org.domain);
     let janis = users
-        .create(NewUser::new("janis.joplin@example.com")?.profile(
-            ProfileChanges::new()
-                .given_name("Janis")?
-                .family_name("Joplin")?
-                .phone_number("+1-555-415-1337")?
-                .birthdate("1943-01-19")?
-                .address(Address::new().locality("Lille")?.country("FR")?),
-        ))
+        .create(
+            NewUser::new("janis.joplin@example.com")?.profile(
+                ProfileChanges::new()
+                    .given_name("Janis")?
+                    .family_name("Joplin")?
+                    .phone_number("+1-555-415-1337")?
+                    .birthdate("1943-01-19")?
+                    .address(Address::new().locality("Lille")?.country("FR")?),
+            ),
+        )
         .await?;
-    println!("created user {} <{}> phone {} color {}", janis.id, janis.profile.email,
-        janis.profile.phone_number.as_ref().map_or("-", |p| p.as_str()), janis.avatar_hexa_color);
+    println!(
+        "created user {} <{}> phone {} color {}",
+        janis.id,
+        janis.profile.email,
+        janis
+            .profile
+            .phone_number
+            .as_ref()
+            .map_or("-", |p| p.as_str()),
+        janis.avatar_hexa_color
+    );
 
     // E-mail addresses are unique per organization, case-insensitively.
-    let duplicate = users.create(NewUser::new("JANIS.JOPLIN@example.com")?).await;
+    let duplicate = users
+        .create(NewUser::new("JANIS.JOPLIN@example.com")?)
+        .await;
     if let Err(e) = duplicate {
-        println!("a second JANIS.JOPLIN@example.com is refused: {e} (code {}, HTTP {})", e.code(), e.http_status());
+        println!(
+            "a second JANIS.JOPLIN@example.com is refused: {e} (code {}, HTTP {})",
+            e.code(),
+            e.http_status()
+        );
     }
 
     // 4. Lists: newest first, paginated in the seed's shape.
-    users.create(NewUser::new("thomas.dion@example.com")?).await?;
+    users
+        .create(NewUser::new("thomas.dion@example.com")?)
+        .await?;
     let page = users.list(PageRequest::new(1, 8)?).await?;
     println!("\nusers of {} ({} in all):", org.domain, page.total);
     for u in &page.data {
@@ -82,19 +127,41 @@ async fn main() -> Result<(), idcore::Error> {
     let json = serde_json::to_string_pretty(&page.pagination).unwrap_or_default();
     println!("pagination: {json}");
     let app_page = apps.list(PageRequest::default()).await?;
-    println!("applications of {}: {}", org.domain, app_page.data.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "));
+    println!(
+        "applications of {}: {}",
+        org.domain,
+        app_page
+            .data
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     // 5. The audit log: every mutation above recorded one event.
-    let events = identity.events().list(&EventQuery::tenant(&org.domain), PageRequest::default()).await?;
-    println!("\naudit log of {} ({} events, newest first):", org.domain, events.total);
+    let events = identity
+        .events()
+        .list(&EventQuery::tenant(&org.domain), PageRequest::default())
+        .await?;
+    println!(
+        "\naudit log of {} ({} events, newest first):",
+        org.domain, events.total
+    );
     for e in &events.data {
-        println!("  #{} {} client={} user={}", e.id, e.event_code,
+        println!(
+            "  #{} {} client={} user={}",
+            e.id,
+            e.event_code,
             e.client_id.map_or("-".into(), |c| c.to_string()),
-            e.email.as_ref().map_or("-", |m| m.as_str()));
+            e.email.as_ref().map_or("-", |m| m.as_str())
+        );
     }
     let created = identity
         .events()
-        .list(&EventQuery::tenant(&org.domain).code(EventCode::USER_CREATED), PageRequest::default())
+        .list(
+            &EventQuery::tenant(&org.domain).code(EventCode::USER_CREATED),
+            PageRequest::default(),
+        )
         .await?;
     println!("filtered by code USER_CREATED: {} events", created.total);
     Ok(())

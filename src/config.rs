@@ -96,6 +96,100 @@ fn bound(
     Ok(())
 }
 
+/// Token settings. Every field is checked at build time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// The `aud` of access tokens, checked exactly on verification. Defaults to the issuer base
+    /// URL.
+    pub audience: Option<String>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to 30 seconds; at most 5 minutes.
+    pub leeway: Duration,
+    /// How long after a rotation the rotated refresh token may be presented again without
+    /// counting as reuse (see [`Tokens::refresh`](crate::tokens::Tokens::refresh)). Defaults to
+    /// 0; at most 2 minutes.
+    pub refresh_grace: Duration,
+    /// The algorithm of generated signing keys: ES256 (default) or EdDSA. RS256/PS256 keys are
+    /// imported instead.
+    pub signing_algorithm: crate::tokens::keys::Algorithm,
+    /// How long a rotated-out signing key keeps verifying. Defaults to 2 days; at least the
+    /// longest access/ID token lifetime, so no token outlives its key.
+    pub key_overlap: Duration,
+    /// How often, at most, an organization's keys are reloaded because a token named an unknown
+    /// `kid`. Defaults to 30 seconds.
+    pub key_reload_interval: Duration,
+    /// How often live verification catches up with revocations made by other instances.
+    /// Defaults to 1 second (the cross-instance staleness bound).
+    pub revocation_poll_interval: Duration,
+    /// Live verification fails closed when it could not catch up for this long. Defaults to
+    /// 5 seconds; at least the poll interval.
+    pub revocation_max_staleness: Duration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            audience: None,
+            leeway: Duration::seconds(30),
+            refresh_grace: Duration::ZERO,
+            signing_algorithm: crate::tokens::keys::Algorithm::Es256,
+            key_overlap: Duration::days(2),
+            key_reload_interval: Duration::seconds(30),
+            revocation_poll_interval: Duration::seconds(1),
+            revocation_max_staleness: Duration::seconds(5),
+        }
+    }
+}
+
+impl TokenSettings {
+    pub(crate) fn check(&self, lifetimes: &Lifetimes) -> Result<(), ConfigError> {
+        use crate::tokens::keys::Algorithm;
+        bound("leeway", self.leeway, Duration::ZERO, Duration::minutes(5))?;
+        bound(
+            "refresh_grace",
+            self.refresh_grace,
+            Duration::ZERO,
+            Duration::minutes(2),
+        )?;
+        bound(
+            "key_reload_interval",
+            self.key_reload_interval,
+            Duration::seconds(1),
+            Duration::hours(1),
+        )?;
+        bound(
+            "revocation_poll_interval",
+            self.revocation_poll_interval,
+            Duration::milliseconds(1),
+            Duration::minutes(1),
+        )?;
+        if self.revocation_max_staleness < self.revocation_poll_interval {
+            return Err(ConfigError::Inconsistent(
+                "revocation_max_staleness must not be shorter than revocation_poll_interval",
+            ));
+        }
+        if self.key_overlap < lifetimes.access_token.max(lifetimes.id_token) {
+            return Err(ConfigError::Inconsistent(
+                "key_overlap must be at least the access and ID token lifetimes",
+            ));
+        }
+        if !matches!(self.signing_algorithm, Algorithm::Es256 | Algorithm::EdDsa) {
+            return Err(ConfigError::Inconsistent(
+                "generated signing keys are ES256 or EdDSA; import RS256/PS256 keys instead",
+            ));
+        }
+        if self
+            .audience
+            .as_deref()
+            .is_some_and(|a| a.trim().is_empty() || a.len() > 2048)
+        {
+            return Err(ConfigError::Inconsistent(
+                "the audience must be 1 to 2048 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A checked configuration, as [`Identity::config`](crate::Identity::config) returns it.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -103,6 +197,8 @@ pub struct Config {
     pub(crate) environment: Environment,
     pub(crate) managed_by: Name,
     pub(crate) lifetimes: Lifetimes,
+    pub(crate) tokens: TokenSettings,
+    pub(crate) audience: String,
 }
 
 impl Config {
@@ -124,6 +220,31 @@ impl Config {
     /// The lifetimes.
     pub fn lifetimes(&self) -> &Lifetimes {
         &self.lifetimes
+    }
+
+    /// The token settings.
+    pub fn tokens(&self) -> &TokenSettings {
+        &self.tokens
+    }
+
+    /// The `aud` of access tokens.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The clock skew tolerated on token times.
+    pub fn leeway(&self) -> Duration {
+        self.tokens.leeway
+    }
+
+    /// The refresh grace window.
+    pub fn refresh_grace(&self) -> Duration {
+        self.tokens.refresh_grace
+    }
+
+    /// The longest any access or ID token lives (plus leeway): how long revocations must last.
+    pub fn longest_token_lifetime(&self) -> Duration {
+        self.lifetimes.access_token.max(self.lifetimes.id_token) + self.tokens.leeway
     }
 }
 

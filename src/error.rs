@@ -43,6 +43,33 @@ pub enum Error {
     #[error("{0} was changed concurrently, retry")]
     Conflict(Resource),
 
+    /// An OAuth grant (authorization code or refresh token) is invalid, expired, revoked, was
+    /// issued to another client, or was already used. One variant on purpose: the caller learns
+    /// nothing more; the audit log keeps the reason.
+    #[error("invalid grant")]
+    InvalidGrant,
+
+    /// A token is malformed, badly signed, expired, revoked, or not meant for this use.
+    #[error("invalid token: {0}")]
+    InvalidToken(TokenProblem),
+
+    /// Client authentication failed (unknown client, wrong secret, missing authentication).
+    #[error("invalid client")]
+    InvalidClient,
+
+    /// The requested scope is broader than the grant.
+    #[error("invalid scope")]
+    InvalidScope,
+
+    /// The request is missing a parameter or has a malformed one; the text says which.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+
+    /// Signing keys cannot be used: no key-encryption key was configured, or it cannot open the
+    /// stored keys (wrong key, tampered data).
+    #[error("signing keys unavailable: {0}")]
+    Keys(&'static str),
+
     /// The builder was given an inconsistent configuration.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
@@ -69,7 +96,12 @@ impl Error {
     /// The stable machine code of this error, for logs and JSON bodies.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidField { .. } => "invalid_request",
+            Self::InvalidField { .. } | Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidScope => "invalid_scope",
+            Self::Keys(_) => "server_error",
             Self::NotFound(_) => "not_found",
             Self::AlreadyExists { .. } => "already_exists",
             Self::Conflict(_) => "conflict",
@@ -85,7 +117,10 @@ impl Error {
     /// The HTTP status a host should answer with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidField { .. } => 400,
+            Self::InvalidField { .. } | Self::InvalidRequest(_) => 400,
+            Self::InvalidGrant | Self::InvalidScope => 400,
+            Self::InvalidToken(_) | Self::InvalidClient => 401,
+            Self::Keys(_) => 500,
             Self::NotFound(_) => 404,
             Self::AlreadyExists { .. } | Self::Conflict(_) => 409,
             Self::Store(StoreError::Retryable { .. }) => 409,
@@ -142,6 +177,45 @@ pub enum FieldProblem {
     /// Does not have the required format; the text says which.
     #[error("{0}")]
     Format(&'static str),
+}
+
+/// Why a token was refused. Hosts may log it; the wire answer is only `invalid_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenProblem {
+    /// Not a well-formed compact JWS (segments, base64url, JSON, size).
+    #[error("malformed")]
+    Malformed,
+    /// The header is unacceptable (`alg` none or not the key's, `crit`, embedded keys …).
+    #[error("unacceptable header")]
+    Header,
+    /// No key with this `kid` verifies tokens of this organization.
+    #[error("unknown key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    Signature,
+    /// A required claim is missing or has the wrong type.
+    #[error("missing or malformed claim")]
+    Claims,
+    /// Issued by another issuer (another organization, environment or deployment).
+    #[error("wrong issuer")]
+    Issuer,
+    /// Meant for another audience.
+    #[error("wrong audience")]
+    Audience,
+    /// Not this kind of token (an ID token presented as an access token …).
+    #[error("wrong token type")]
+    Type,
+    /// Past `exp` (beyond the leeway).
+    #[error("expired")]
+    Expired,
+    /// Before `nbf` (beyond the leeway).
+    #[error("not yet valid")]
+    NotYetValid,
+    /// Revoked (by itself, its grant, its user or its client).
+    #[error("revoked")]
+    Revoked,
 }
 
 /// The kinds of resource an [`Error`] can be about.

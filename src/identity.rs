@@ -7,13 +7,18 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::audit::Events;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Lifetimes, parse_issuer};
+use crate::config::{Config, Lifetimes, TokenSettings, parse_issuer};
 use crate::directory::{
     ApplicationScope, Applications, Environment, Name, OrgDomain, Organizations, Users,
 };
 use crate::error::ConfigError;
 use crate::mail::{Mailer, NoopMailer};
 use crate::store::Store;
+use crate::store::TokenStore;
+use crate::tokens::Tokens;
+use crate::tokens::keyring::KeyRing;
+use crate::tokens::keys::EncryptionKey;
+use crate::tokens::revocation::RevocationView;
 
 /// The identity core of one environment, on one store. Cheap to clone (an `Arc` inside); share
 /// one per process and environment.
@@ -41,6 +46,8 @@ struct Inner<S> {
     clock: Arc<dyn Clock>,
     store: S,
     mailer: Arc<dyn Mailer>,
+    key_ring: KeyRing,
+    revocations: RevocationView,
 }
 
 impl<S> Clone for Identity<S> {
@@ -59,6 +66,8 @@ impl Identity<()> {
             environment: Environment::Sandbox,
             managed_by: None,
             lifetimes: Lifetimes::default(),
+            tokens: TokenSettings::default(),
+            key_encryption_key: None,
             clock: Arc::new(SystemClock),
             mailer: Arc::new(NoopMailer),
             store: NoStore,
@@ -88,6 +97,13 @@ impl<S: Store> Identity<S> {
     }
 }
 
+impl<S: TokenStore> Identity<S> {
+    /// The token service: codes, tokens, verification, revocation, keys.
+    pub fn tokens(&self) -> Tokens<'_, S> {
+        Tokens::new(self)
+    }
+}
+
 impl<S> Identity<S> {
     /// The checked configuration.
     pub fn config(&self) -> &Config {
@@ -109,6 +125,14 @@ impl<S> Identity<S> {
         &*self.inner.mailer
     }
 
+    pub(crate) fn key_ring(&self) -> &KeyRing {
+        &self.inner.key_ring
+    }
+
+    pub(crate) fn revocations(&self) -> &RevocationView {
+        &self.inner.revocations
+    }
+
     /// The current time, from the injected clock.
     pub fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
@@ -126,6 +150,8 @@ pub struct IdentityBuilder<S> {
     environment: Environment,
     managed_by: Option<String>,
     lifetimes: Lifetimes,
+    tokens: TokenSettings,
+    key_encryption_key: Option<EncryptionKey>,
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     store: S,
@@ -157,6 +183,19 @@ impl<S> IdentityBuilder<S> {
         self
     }
 
+    /// Token settings. Defaults to [`TokenSettings::default`].
+    pub fn token_settings(mut self, settings: TokenSettings) -> Self {
+        self.tokens = settings;
+        self
+    }
+
+    /// The key that encrypts signing keys at rest (AES-256-GCM). Required to issue or verify
+    /// tokens; keep it outside the store (an environment variable, a KMS, a secrets manager).
+    pub fn key_encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.key_encryption_key = Some(key);
+        self
+    }
+
     /// The clock. Defaults to [`SystemClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -176,6 +215,8 @@ impl<S> IdentityBuilder<S> {
             environment: self.environment,
             managed_by: self.managed_by,
             lifetimes: self.lifetimes,
+            tokens: self.tokens,
+            key_encryption_key: self.key_encryption_key,
             clock: self.clock,
             mailer: self.mailer,
             store,
@@ -193,6 +234,12 @@ impl<S: Store> IdentityBuilder<S> {
         let raw_issuer = self.issuer.ok_or(ConfigError::MissingIssuer)?;
         let issuer = parse_issuer(&raw_issuer)?;
         self.lifetimes.check()?;
+        self.tokens.check(&self.lifetimes)?;
+        let audience = self
+            .tokens
+            .audience
+            .clone()
+            .unwrap_or_else(|| issuer.as_str().to_owned());
         let managed_by = match self.managed_by {
             Some(m) => Name::parse(&m).map_err(|_| {
                 ConfigError::Inconsistent("managed_by must be a non-empty single-line name")
@@ -208,10 +255,22 @@ impl<S: Store> IdentityBuilder<S> {
                     environment: self.environment,
                     managed_by,
                     lifetimes: self.lifetimes,
+                    tokens: self.tokens.clone(),
+                    audience,
                 },
                 clock: self.clock,
                 store: self.store,
                 mailer: self.mailer,
+                key_ring: KeyRing::new(
+                    self.key_encryption_key,
+                    self.tokens.signing_algorithm,
+                    self.tokens.key_overlap,
+                    self.tokens.key_reload_interval,
+                ),
+                revocations: RevocationView::new(
+                    self.tokens.revocation_poll_interval,
+                    self.tokens.revocation_max_staleness,
+                ),
             }),
         })
     }

@@ -42,13 +42,14 @@ pub mod mail;
 pub mod page;
 pub mod secret;
 pub mod store;
+pub mod tokens;
 
-pub use config::Lifetimes;
+pub use config::{Lifetimes, TokenSettings};
 pub use directory::{
     ApplicationScope, ApplicationType, ApplicationUpdate, Environment, NewApplication,
     NewOrganization, NewUser, OrgDomain, OrganizationUpdate, ProfileChanges,
 };
-pub use error::{ConfigError, Error, FieldProblem, Resource};
+pub use error::{ConfigError, Error, FieldProblem, Resource, TokenProblem};
 pub use identity::{Identity, IdentityBuilder, NoStore};
 pub use page::{List, PageRequest};
 pub use store::MemoryStore;

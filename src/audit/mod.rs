@@ -39,6 +39,22 @@ impl EventCode {
     pub const APPLICATION_SECRET_ROTATED: Self = Self::constant("APPLICATION_SECRET_ROTATED");
     /// An application was deleted.
     pub const APPLICATION_DELETED: Self = Self::constant("APPLICATION_DELETED");
+    /// An authorization code was exchanged for tokens.
+    pub const TOKENS_ISSUED: Self = Self::constant("TOKENS_ISSUED");
+    /// A code exchange was refused after the code was found (wrong client, redirect or verifier).
+    pub const TOKEN_EXCHANGE_FAILED: Self = Self::constant("TOKEN_EXCHANGE_FAILED");
+    /// A refresh token was rotated.
+    pub const TOKENS_REFRESHED: Self = Self::constant("TOKENS_REFRESHED");
+    /// A used authorization code or rotated refresh token was presented again; its grant was revoked.
+    pub const TOKEN_REUSE_DETECTED: Self = Self::constant("TOKEN_REUSE_DETECTED");
+    /// A token or a grant was revoked.
+    pub const TOKEN_REVOKED: Self = Self::constant("TOKEN_REVOKED");
+    /// Every token of a user was revoked (global sign-out).
+    pub const GLOBAL_SIGN_OUT: Self = Self::constant("GLOBAL_SIGN_OUT");
+    /// Every token of a client was revoked.
+    pub const CLIENT_TOKENS_REVOKED: Self = Self::constant("CLIENT_TOKENS_REVOKED");
+    /// An organization's signing key was rotated.
+    pub const SIGNING_KEY_ROTATED: Self = Self::constant("SIGNING_KEY_ROTATED");
     /// An SSO (SAML) sign-in started (seed 001).
     pub const SSO_END_USER_SAML_STARTED: Self = Self::constant("SSO_END_USER_SAML_STARTED");
     /// An SSO (SAML) sign-in succeeded (seed 001).

@@ -23,6 +23,7 @@ pub use fields::{
     Birthdate, CountryCode, EMAIL_MAX, Email, Gender, HexColor, HttpUrl, Locale, NAME_MAX, Name,
     Origin, PhoneNumber, RedirectUri, TEXT_MAX, Text, URL_MAX, ZoneInfo,
 };
+pub(crate) use ids::new_v7;
 pub use ids::{ClientId, DOMAIN_MAX, Environment, OrgDomain, OrganizationId, UserId};
 pub use organizations::{
     NewOrganization, Organization, OrganizationField, OrganizationUpdate, Organizations,

@@ -28,6 +28,9 @@ use crate::directory::{
 use crate::page::PageRequest;
 use crate::secret::Digest;
 
+#[path = "memory_tokens.rs"]
+mod tokens;
+
 /// Newest-first ordering key: `inserted_at` descending, then id descending.
 type Newest = Reverse<(OffsetDateTime, Uuid)>;
 
@@ -83,6 +86,7 @@ struct Inner {
     sandbox: Env,
     production: Env,
     next_event_id: AtomicI64,
+    tokens: tokens::TokenState,
 }
 
 #[derive(Default)]
@@ -512,6 +516,19 @@ impl OneTimeStore for MemoryStore {
             },
         );
         Ok(())
+    }
+
+    async fn peek_once(
+        &self,
+        env: Environment,
+        key: &Key,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let slots = lock(&self.env(env).one_time);
+        Ok(slots
+            .get(key)
+            .filter(|s| s.taken_at.is_none() && now < s.entry.expires_at)
+            .map(|s| s.entry.payload.clone()))
     }
 
     async fn take(

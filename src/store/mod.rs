@@ -65,11 +65,13 @@ use crate::page::PageRequest;
 use crate::secret::Digest;
 
 pub mod memory;
+pub mod tokens;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use memory::MemoryStore;
+pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore, TokenStore};
 
 /// What a store can answer besides success.
 ///
@@ -420,6 +422,8 @@ pub enum Take {
 ///   [`Take::Taken`]; all others, and every later call until `retain_until`, get
 ///   [`Take::AlreadyTaken`]. An untaken entry at or after its `expires_at` is [`Take::Expired`]
 ///   and is never taken.
+/// - `peek_once` returns the payload only of an entry that `take` would take at `now`; it
+///   changes nothing.
 /// - Entries survive a restart of a durable store.
 pub trait OneTimeStore: Send + Sync {
     /// Stores a new entry.
@@ -430,6 +434,15 @@ pub trait OneTimeStore: Send + Sync {
         entry: &OneTimeEntry,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The payload of an entry that can still be taken at `now` (put, not taken, not expired),
+    /// without taking it. Lets a caller prepare everything before the atomic `take`.
+    fn peek_once(
+        &self,
+        env: Environment,
+        key: &Key,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// Takes an entry, once.
     fn take(

@@ -1,0 +1,235 @@
+//! The key ring: each organization's signing keys, loaded from the store once, kept parsed.
+//!
+//! - The newest key that is not retiring signs; every key whose `retires_at` has not passed
+//!   verifies. [`Tokens::rotate_keys`](super::Tokens::rotate_keys) adds a key that signs at once
+//!   and schedules the others to retire after the configured overlap.
+//! - An organization's first token creates its first key (the configured algorithm, ES256 by
+//!   default).
+//! - Private keys are stored sealed under the host's key-encryption key and opened once per load.
+//! - A token naming an unknown `kid` never triggers a fetch by itself: the ring reloads an
+//!   organization's keys at most once per `reload_interval`, whatever arrives.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use time::{Duration, OffsetDateTime};
+
+use super::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
+use crate::Error;
+use crate::directory::{Environment, OrgDomain};
+use crate::store::StoreError;
+use crate::store::tokens::{SigningKeyRecord, SigningKeyStore};
+
+/// One organization's keys, parsed.
+pub(crate) struct OrgKeys {
+    pub(crate) signing: KeyPair,
+    verifying: HashMap<String, (PublicKey, Option<OffsetDateTime>)>,
+    loaded_at: OffsetDateTime,
+}
+
+impl OrgKeys {
+    /// The key with this `kid`, if it still verifies at `now`.
+    pub(crate) fn verifying(&self, kid: &str, now: OffsetDateTime) -> Option<&PublicKey> {
+        self.verifying
+            .get(kid)
+            .filter(|(_, retires)| retires.is_none_or(|at| now < at))
+            .map(|(key, _)| key)
+    }
+
+    /// Every key that verifies at `now` (for the JWKS).
+    pub(crate) fn published(&self, now: OffsetDateTime) -> impl Iterator<Item = &PublicKey> {
+        self.verifying
+            .values()
+            .filter(move |(_, retires)| retires.is_none_or(|at| now < at))
+            .map(|(key, _)| key)
+    }
+}
+
+pub(crate) struct KeyRing {
+    encryption: Option<EncryptionKey>,
+    algorithm: Algorithm,
+    overlap: Duration,
+    reload_interval: Duration,
+    orgs: RwLock<HashMap<OrgDomain, Arc<OrgKeys>>>,
+}
+
+impl KeyRing {
+    pub(crate) fn new(
+        encryption: Option<EncryptionKey>,
+        algorithm: Algorithm,
+        overlap: Duration,
+        reload_interval: Duration,
+    ) -> Self {
+        Self {
+            encryption,
+            algorithm,
+            overlap,
+            reload_interval,
+            orgs: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The cached keys of `org`, if loaded.
+    pub(crate) fn cached(&self, org: &OrgDomain) -> Option<Arc<OrgKeys>> {
+        self.orgs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(org)
+            .cloned()
+    }
+
+    /// The keys of `org` for signing, creating the first key if it has none.
+    pub(crate) async fn for_signing<S: SigningKeyStore>(
+        &self,
+        store: &S,
+        env: Environment,
+        org: &OrgDomain,
+        now: OffsetDateTime,
+    ) -> Result<Arc<OrgKeys>, Error> {
+        if let Some(keys) = self.cached(org) {
+            return Ok(keys);
+        }
+        match self.load(store, env, org, now).await? {
+            Some(keys) => Ok(keys),
+            None => {
+                self.add_key(store, env, org, now).await?;
+                self.load(store, env, org, now)
+                    .await?
+                    .ok_or(Error::Keys("the new signing key could not be read back"))
+            }
+        }
+    }
+
+    /// The keys of `org` for verifying a token whose `kid` is `kid`: from the cache, reloading
+    /// at most once per interval when the `kid` is unknown.
+    pub(crate) async fn for_verifying<S: SigningKeyStore>(
+        &self,
+        store: &S,
+        env: Environment,
+        org: &OrgDomain,
+        kid: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<OrgKeys>>, Error> {
+        match self.cached(org) {
+            Some(keys) if keys.verifying.contains_key(kid) => Ok(Some(keys)),
+            Some(keys) if now - keys.loaded_at < self.reload_interval => Ok(Some(keys)),
+            _ => self.load(store, env, org, now).await,
+        }
+    }
+
+    /// Adds a new key that signs at once; the others retire after the overlap.
+    pub(crate) async fn rotate<S: SigningKeyStore>(
+        &self,
+        store: &S,
+        env: Environment,
+        org: &OrgDomain,
+        now: OffsetDateTime,
+    ) -> Result<String, Error> {
+        let kid = self.add_key(store, env, org, now).await?;
+        store
+            .retire_signing_keys(env, org, &kid, now + self.overlap)
+            .await?;
+        self.load(store, env, org, now).await?;
+        Ok(kid)
+    }
+
+    async fn add_key<S: SigningKeyStore>(
+        &self,
+        store: &S,
+        env: Environment,
+        org: &OrgDomain,
+        now: OffsetDateTime,
+    ) -> Result<String, Error> {
+        let encryption = self.encryption()?;
+        let pair = KeyPair::generate(self.algorithm).map_err(|_| {
+            Error::Keys("the configured algorithm cannot generate keys (import RSA keys)")
+        })?;
+        let record = SigningKeyRecord {
+            kid: pair.kid().to_owned(),
+            org: org.clone(),
+            algorithm: self.algorithm,
+            sealed_private_key: keys::seal(&pair, encryption)
+                .map_err(|_| Error::Keys("sealing the new key failed"))?,
+            created_at: now,
+            retires_at: None,
+        };
+        match store.insert_signing_key(env, &record).await {
+            Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(record.kid),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Imports a key (RS256/PS256 keys can only be imported) that signs at once.
+    pub(crate) async fn import<S: SigningKeyStore>(
+        &self,
+        store: &S,
+        env: Environment,
+        org: &OrgDomain,
+        pair: &KeyPair,
+        now: OffsetDateTime,
+    ) -> Result<String, Error> {
+        let encryption = self.encryption()?;
+        let record = SigningKeyRecord {
+            kid: pair.kid().to_owned(),
+            org: org.clone(),
+            algorithm: pair.algorithm(),
+            sealed_private_key: keys::seal(pair, encryption)
+                .map_err(|_| Error::Keys("sealing the imported key failed"))?,
+            created_at: now,
+            retires_at: None,
+        };
+        store.insert_signing_key(env, &record).await?;
+        store
+            .retire_signing_keys(env, org, &record.kid, now + self.overlap)
+            .await?;
+        self.load(store, env, org, now).await?;
+        Ok(record.kid)
+    }
+
+    async fn load<S: SigningKeyStore>(
+        &self,
+        store: &S,
+        env: Environment,
+        org: &OrgDomain,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<OrgKeys>>, Error> {
+        let records = store.signing_keys(env, org, now).await?;
+        let Some(newest) = records
+            .iter()
+            .find(|r| r.retires_at.is_none())
+            .or(records.first())
+        else {
+            return Ok(None);
+        };
+        let encryption = self.encryption()?;
+        let signing = keys::open(newest.algorithm, &newest.sealed_private_key, encryption)
+            .map_err(|_| Error::Keys("the key-encryption key cannot open the stored signing key (wrong key or tampered data)"))?;
+        let mut verifying = HashMap::with_capacity(records.len());
+        for r in &records {
+            let public = if r.kid == newest.kid {
+                signing.public_key()
+            } else {
+                keys::open(r.algorithm, &r.sealed_private_key, encryption)
+                    .map_err(|_| Error::Keys("the key-encryption key cannot open a stored signing key (wrong key or tampered data)"))?
+                    .public_key()
+            };
+            verifying.insert(r.kid.clone(), (public, r.retires_at));
+        }
+        let keys = Arc::new(OrgKeys {
+            signing,
+            verifying,
+            loaded_at: now,
+        });
+        self.orgs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(org.clone(), Arc::clone(&keys));
+        Ok(Some(keys))
+    }
+
+    fn encryption(&self) -> Result<&EncryptionKey, Error> {
+        self.encryption.as_ref().ok_or(Error::Keys(
+            "no key-encryption key configured (IdentityBuilder::key_encryption_key)",
+        ))
+    }
+}

@@ -1,0 +1,113 @@
+//! Tokens: signing keys and JWKS, issuance, authorization code exchange, refresh rotation with
+//! reuse detection, verification (stateless and live), user info, revocation and global sign-out.
+//!
+//! The layers stay apart: [`keys`] and [`jws`] are pure cryptography (ring), [`claims`] and
+//! [`pkce`] pure data and rules, [`Tokens`] the service that adds the store, the clock and the
+//! audit log.
+//!
+//! ```text
+//! mint_code ──► code ──► exchange_code ──► { access (at+jwt), id (JWT), refresh (opaque) }
+//!                                   refresh ──┘ rotates the refresh token, reuse revokes the grant
+//! verify (stateless) · verify_live (+ revocation view) · userinfo · revoke · global_sign_out
+//! ```
+//!
+//! # jsonwebtoken and its process-wide provider
+//! idcore depends on jsonwebtoken with its backend features off and never calls its global
+//! `encode`/`decode`, never reads or installs its process-wide `CryptoProvider`: signing and
+//! verification go through idcore's own ring-backed keys, parsed once. A host that uses
+//! jsonwebtoken itself, with any backend or none, is unaffected, and may install
+//! [`provider::RING_PROVIDER`] if it wants jsonwebtoken to use ring.
+
+pub mod claims;
+pub mod jws;
+pub(crate) mod keyring;
+pub mod keys;
+pub mod pkce;
+pub mod provider;
+pub(crate) mod revocation;
+mod service;
+
+pub use service::{ClientAuth, CodeRequest, TokenSet, Tokens, UserInfo, Verified};
+
+use crate::directory::RedirectUri;
+
+/// Whether `presented` may be redirected to: byte-for-byte equal to one registered URI, except
+/// that a registered loopback IP redirect (`http://127.0.0.1:…`, `http://[::1]:…`) accepts any
+/// port (RFC 8252 §7.3). Nothing else varies: not case, trailing slash, query, fragment,
+/// percent-encoding or user information.
+pub fn redirect_allowed(registered: &[RedirectUri], presented: &str) -> bool {
+    registered.iter().any(|r| {
+        r.as_str() == presented
+            || loopback_without_port(r.as_str())
+                .is_some_and(|base| loopback_without_port(presented) == Some(base))
+    })
+}
+
+/// `http://127.0.0.1/path` for `http://127.0.0.1:8080/path` (IPv4 and IPv6 loopback only).
+fn loopback_without_port(uri: &str) -> Option<String> {
+    for host in ["http://127.0.0.1", "http://[::1]"] {
+        if let Some(rest) = uri.strip_prefix(host) {
+            let rest = match rest.strip_prefix(':') {
+                Some(after) => {
+                    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+                    if digits == 0 || digits > 5 {
+                        return None;
+                    }
+                    &after[digits..]
+                }
+                None => rest,
+            };
+            if rest.is_empty() || rest.starts_with('/') {
+                return Some(format!("{host}{rest}"));
+            }
+            return None;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uris(list: &[&str]) -> Vec<RedirectUri> {
+        list.iter()
+            .map(|u| RedirectUri::parse(u).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn redirect_matching_is_exact() {
+        let reg = uris(&["https://app.example.com/callback"]);
+        assert!(redirect_allowed(&reg, "https://app.example.com/callback"));
+        for other in [
+            "https://app.example.com/callback/",
+            "https://APP.example.com/callback",
+            "https://app.example.com/Callback",
+            "https://app.example.com/callback?x=1",
+            "https://app.example.com/callback#f",
+            "https://app.example.com/%63allback",
+            "https://app.example.com:443/callback",
+            "https://evil@app.example.com/callback",
+            "https://app.example.com.evil.com/callback",
+            "http://app.example.com/callback",
+        ] {
+            assert!(!redirect_allowed(&reg, other), "{other} must be refused");
+        }
+    }
+
+    #[test]
+    fn only_loopback_redirects_may_vary_their_port() {
+        let reg = uris(&[
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]/cb",
+            "http://localhost:3000/cb",
+        ]);
+        assert!(redirect_allowed(&reg, "http://127.0.0.1:51234/cb"));
+        assert!(redirect_allowed(&reg, "http://127.0.0.1/cb"));
+        assert!(redirect_allowed(&reg, "http://[::1]:9000/cb"));
+        assert!(!redirect_allowed(&reg, "http://127.0.0.1:51234/other"));
+        assert!(!redirect_allowed(&reg, "http://localhost:3001/cb"));
+        assert!(!redirect_allowed(&reg, "http://127.0.0.1:80x/cb"));
+    }
+}

@@ -1,0 +1,983 @@
+//! The token service: authorization codes → tokens, refresh rotation, verification, user info,
+//! revocation and global sign-out.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::claims::{
+    AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, ProfileClaims, TYP_ACCESS,
+    TYP_ID, issuer_of,
+};
+use super::keyring::OrgKeys;
+use super::keys::{self, KeyPair};
+use super::pkce::CodeChallenge;
+use super::revocation::Subject;
+use super::{jws, redirect_allowed};
+use crate::Error;
+use crate::audit::{EventCode, NewEvent};
+use crate::directory::{Application, ClientId, Environment, OrgDomain, User, UserId};
+use crate::error::{Resource, TokenProblem};
+use crate::identity::Identity;
+use crate::secret::Secret;
+use crate::store::tokens::{Revocation, TokenStore};
+use crate::store::{FamilyId, Key, OneTimeEntry, RefreshState, RefreshTokenRecord, Rotation, Take};
+
+/// Key namespace of authorization codes in the [`OneTimeStore`](crate::store::OneTimeStore).
+const CODE_NAMESPACE: &str = "authorization_code";
+/// How long a used code is remembered, so a second redemption is detected (and revokes).
+const CODE_RETENTION: Duration = Duration::days(1);
+
+/// How a client authenticates at the token, revocation and introspection endpoints.
+#[derive(Clone, Debug)]
+pub struct ClientAuth {
+    /// The client id.
+    pub client_id: ClientId,
+    /// The client secret, for confidential clients (`client_secret_basic` or `client_secret_post`).
+    pub secret: Option<Secret>,
+}
+
+impl ClientAuth {
+    /// A public client (no secret).
+    pub fn public(client_id: ClientId) -> Self {
+        Self {
+            client_id,
+            secret: None,
+        }
+    }
+
+    /// A confidential client with its secret.
+    pub fn confidential(client_id: ClientId, secret: Secret) -> Self {
+        Self {
+            client_id,
+            secret: Some(secret),
+        }
+    }
+}
+
+/// What an authorization code is minted for: an already-authenticated user, a client, and the
+/// authorization request's parameters.
+#[derive(Clone, Debug)]
+pub struct CodeRequest {
+    /// The user's organization.
+    pub org: OrgDomain,
+    /// The authenticated user.
+    pub user_id: UserId,
+    /// The client that asked.
+    pub client_id: ClientId,
+    /// The redirect URI of the request: exactly one of the application's allowed URLs.
+    pub redirect_uri: String,
+    /// The PKCE challenge (S256), required.
+    pub code_challenge: CodeChallenge,
+    /// The OIDC nonce, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// The OAuth state, whose hash goes in the ID token (`s_hash`).
+    pub state: Option<String>,
+    /// Requested scopes.
+    pub scope: Vec<String>,
+    /// When the user authenticated.
+    pub auth_time: OffsetDateTime,
+    /// How (`pwd`, `otp` …).
+    pub amr: Vec<String>,
+}
+
+/// A code's stored payload.
+#[derive(Serialize, Deserialize)]
+struct CodePayload {
+    org: OrgDomain,
+    user_id: UserId,
+    client_id: ClientId,
+    redirect_uri: String,
+    code_challenge: String,
+    nonce: Option<String>,
+    state: Option<String>,
+    scope: Vec<String>,
+    auth_time: i64,
+    amr: Vec<String>,
+    grant: Uuid,
+}
+
+/// The token endpoint's answer.
+#[derive(Debug)]
+pub struct TokenSet {
+    /// The access token (JWT, `typ` `at+jwt`).
+    pub access_token: String,
+    /// The ID token (JWT).
+    pub id_token: String,
+    /// The refresh token (opaque, 256 bits); idcore keeps only its digest.
+    pub refresh_token: Secret,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// A verified access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// Always `true`: a token whose signature does not verify is an error.
+    pub signature_verified: bool,
+    /// Always `false` from [`Tokens::verify`]; see [`Tokens::verify_report`].
+    pub access_token_expired: bool,
+    /// When the user authenticated (seconds since the epoch).
+    pub auth_time: i64,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// The claims.
+    pub claims: AccessClaims<'static>,
+}
+
+/// User info, from an access token (seed 000 "userinfofromaccesstoken").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    /// The user id.
+    pub sub: UserId,
+    /// The username: the preferred username, or the e-mail.
+    pub username: String,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// When the access token expires.
+    pub exp: i64,
+    /// The profile claims, read from the directory now.
+    #[serde(flatten)]
+    pub profile: ProfileClaims,
+}
+
+/// The token service of one [`Identity`]; see [`Identity::tokens`].
+pub struct Tokens<'a, S> {
+    identity: &'a Identity<S>,
+}
+
+impl<'a, S: TokenStore> Tokens<'a, S> {
+    pub(crate) fn new(identity: &'a Identity<S>) -> Self {
+        Self { identity }
+    }
+
+    fn env(&self) -> Environment {
+        self.identity.environment()
+    }
+
+    /// Mints an authorization code for an already-authenticated user (the sign-in flow calls
+    /// this). The code is single-use and lives for the configured code lifetime (≤ 10 minutes).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when the redirect URI is not exactly one of the application's
+    /// allowed URLs; [`Error::InvalidClient`] when the client is unknown or not usable by the
+    /// user's organization; [`Error::NotFound`] for an unknown user; [`Error::Store`].
+    pub async fn mint_code(&self, request: CodeRequest) -> Result<Secret, Error> {
+        let now = self.identity.now();
+        let app = self.application(request.client_id).await?;
+        if !app_serves(&app, &request.org) {
+            return Err(Error::InvalidClient);
+        }
+        if !redirect_allowed(&app.allowed_redirect_urls, &request.redirect_uri) {
+            return Err(Error::InvalidRequest(
+                "redirect_uri is not registered for this client",
+            ));
+        }
+        self.user(&request.org, request.user_id).await?;
+        let payload = CodePayload {
+            org: request.org,
+            user_id: request.user_id,
+            client_id: request.client_id,
+            redirect_uri: request.redirect_uri,
+            code_challenge: request.code_challenge.as_str().to_owned(),
+            nonce: request.nonce,
+            state: request.state,
+            scope: request.scope,
+            auth_time: request.auth_time.unix_timestamp(),
+            amr: request.amr,
+            grant: crate::directory::new_v7(now),
+        };
+        let bytes = serde_json::to_vec(&payload).map_err(|_| Error::ApiMisuse("code payload"))?;
+        let code = Secret::generate()?;
+        let expires_at = now + self.identity.config().lifetimes().authorization_code;
+        let entry = OneTimeEntry {
+            payload: bytes,
+            expires_at,
+            retain_until: expires_at + CODE_RETENTION,
+        };
+        self.identity
+            .store()
+            .put_once(self.env(), &code_key(&code), &entry, now)
+            .await?;
+        Ok(code)
+    }
+
+    /// Redeems an authorization code (seed 000 "GetTokenFromCode").
+    ///
+    /// Checks the client (and its secret for confidential clients), that the code was issued to
+    /// it, the exact redirect URI, and the PKCE verifier. A code redeemed a second time answers
+    /// `invalid_grant` and revokes every token the first redemption issued.
+    ///
+    /// Order: everything that writes (the refresh token) happens before the code is taken, so a
+    /// store failure leaves the code redeemable and a retry works.
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`], [`Error::InvalidGrant`] (unknown, expired, used, other client,
+    /// other redirect URI, wrong verifier), [`Error::Store`].
+    pub async fn exchange_code(
+        &self,
+        client: &ClientAuth,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenSet, Error> {
+        let env = self.env();
+        let store = self.identity.store();
+        let app = self.authenticate(client).await?;
+        let code = Secret::from_presented(code);
+        let key = code_key(&code);
+        let now = self.identity.now();
+        let Some(payload) = store.peek_once(env, &key, now).await? else {
+            return self.code_not_redeemable(&key, now).await;
+        };
+        let payload: CodePayload =
+            serde_json::from_slice(&payload).map_err(|_| Error::InvalidGrant)?;
+        let binding_ok = payload.client_id == app.client_id
+            && payload.redirect_uri == redirect_uri
+            && CodeChallenge::parse(&payload.code_challenge, Some("S256"))
+                .is_ok_and(|c| c.verify(code_verifier));
+        if !binding_ok {
+            self.audit(
+                NewEvent::new(EventCode::TOKEN_EXCHANGE_FAILED, now)
+                    .tenant(&payload.org)
+                    .client(client.client_id)
+                    .detail("reason", "client, redirect_uri or code_verifier mismatch"),
+            )
+            .await;
+            return Err(Error::InvalidGrant);
+        }
+        let user = self
+            .user(&payload.org, payload.user_id)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::InvalidGrant,
+                e => e,
+            })?;
+        let family = FamilyId(payload.grant);
+        let grant = Grant {
+            org: &payload.org,
+            user: &user,
+            client_id: app.client_id,
+            scope: &payload.scope,
+            auth_time: payload.auth_time,
+            amr: &payload.amr,
+            nonce: payload.nonce.as_deref(),
+            state: payload.state.as_deref(),
+            code: Some(code.expose()),
+            family,
+        };
+        let keys = self.keys_for_signing(&payload.org).await?;
+        let (set, record) = self.issue(&keys, &grant, 0, None, now)?;
+        store.insert_refresh_token(env, &record).await?;
+        match store.take(env, &key, now).await? {
+            Take::Taken(_) => {
+                self.audit(
+                    NewEvent::new(EventCode::TOKENS_ISSUED, now)
+                        .tenant(&payload.org)
+                        .client(app.client_id)
+                        .user(user.id, &user.profile.email)
+                        .detail("grant", payload.grant.to_string()),
+                )
+                .await;
+                Ok(set)
+            }
+            Take::AlreadyTaken { .. } => {
+                self.revoke_grant(&payload.org, family, "authorization code reused", now)
+                    .await?;
+                Err(Error::InvalidGrant)
+            }
+            Take::Expired | Take::Missing => {
+                store.revoke_family(env, family, now).await?;
+                Err(Error::InvalidGrant)
+            }
+        }
+    }
+
+    /// A code that cannot be peeked: unknown, expired — or used, which revokes its grant.
+    async fn code_not_redeemable(&self, key: &Key, now: OffsetDateTime) -> Result<TokenSet, Error> {
+        // `take` tells a used code from an unknown one; it cannot take a used or expired code.
+        if let Take::AlreadyTaken { payload, .. } =
+            self.identity.store().take(self.env(), key, now).await?
+            && let Ok(p) = serde_json::from_slice::<CodePayload>(&payload)
+        {
+            self.revoke_grant(&p.org, FamilyId(p.grant), "authorization code reused", now)
+                .await?;
+        }
+        Err(Error::InvalidGrant)
+    }
+
+    /// Rotates a refresh token (seed 000 "RefreshAccessToken").
+    ///
+    /// The presented token must be the current one of its family and bound to this client; the
+    /// user must still exist. A rotated token presented again after the grace window is reuse:
+    /// the whole family and its access tokens are revoked. Within the grace window (default 0)
+    /// the immediately rotated token may be presented again once more: its successor (which the
+    /// client evidently did not receive) is rotated in turn, so the family keeps exactly one
+    /// current token.
+    ///
+    /// `scope`: `None` keeps the granted scopes; a narrower set is allowed; a broader one is
+    /// `invalid_scope`. Profile claims are read again from the directory.
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`], [`Error::InvalidGrant`], [`Error::InvalidScope`], [`Error::Store`].
+    pub async fn refresh(
+        &self,
+        client: &ClientAuth,
+        refresh_token: &str,
+        scope: Option<&[String]>,
+    ) -> Result<TokenSet, Error> {
+        let env = self.env();
+        let store = self.identity.store();
+        let app = self.authenticate(client).await?;
+        let presented = Secret::from_presented(refresh_token).digest();
+        let now = self.identity.now();
+        let record = store
+            .refresh_token(env, &presented)
+            .await?
+            .ok_or(Error::InvalidGrant)?;
+        if record.client_id != app.client_id {
+            return Err(Error::InvalidGrant);
+        }
+        let granted: Vec<String> = record.scope.split_whitespace().map(str::to_owned).collect();
+        let scope = match scope {
+            None => granted,
+            Some(asked) if asked.iter().all(|s| granted.contains(s)) => asked.to_vec(),
+            Some(_) => return Err(Error::InvalidScope),
+        };
+        let user = match self.user(&record.org, record.user_id).await {
+            Ok(user) => user,
+            Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
+            Err(e) => return Err(e),
+        };
+        let grant = Grant {
+            org: &record.org,
+            user: &user,
+            client_id: app.client_id,
+            scope: &scope,
+            auth_time: record.auth_time.unix_timestamp(),
+            amr: &[],
+            nonce: None,
+            state: None,
+            code: None,
+            family: record.family,
+        };
+        let keys = self.keys_for_signing(&record.org).await?;
+        let (set, successor) = self.issue(
+            &keys,
+            &grant,
+            record.generation + 1,
+            Some(record.family_expires_at),
+            now,
+        )?;
+        let mut target = presented;
+        for _ in 0..2 {
+            match store
+                .rotate_refresh_token(env, &target, &successor, now)
+                .await?
+            {
+                Rotation::Rotated(_) => {
+                    self.audit(
+                        NewEvent::new(EventCode::TOKENS_REFRESHED, now)
+                            .tenant(&record.org)
+                            .client(app.client_id)
+                            .user(user.id, &user.profile.email)
+                            .detail("grant", record.family.0.to_string()),
+                    )
+                    .await;
+                    return Ok(set);
+                }
+                Rotation::NotCurrent(stored) => match stored.state {
+                    RefreshState::Rotated {
+                        at,
+                        successor: next,
+                    } if target == presented
+                        && now - at < self.identity.config().refresh_grace() =>
+                    {
+                        target = next;
+                    }
+                    RefreshState::Revoked { .. } => return Err(Error::InvalidGrant),
+                    _ => {
+                        self.revoke_grant(&record.org, record.family, "refresh token reused", now)
+                            .await?;
+                        return Err(Error::InvalidGrant);
+                    }
+                },
+                Rotation::Expired(_) | Rotation::Missing => return Err(Error::InvalidGrant),
+            }
+        }
+        self.revoke_grant(&record.org, record.family, "refresh token reused", now)
+            .await?;
+        Err(Error::InvalidGrant)
+    }
+
+    /// Verifies an access token without consulting revocations (stateless).
+    ///
+    /// Always checked: the compact form, the header (`alg` of the key, no `none`, no `crit`, no
+    /// embedded keys, `typ` `at+jwt`), the signature with the organization's key named by
+    /// `kid`, `iss` (exactly `{issuer}/t/{tnt}`), `aud` (exactly the configured audience),
+    /// `dbs` (this environment), `jtt` (`access`), `nbf` and `exp` with the configured leeway.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] with the reason, [`Error::Store`] or [`Error::Keys`] when the
+    /// organization's keys cannot be loaded.
+    pub async fn verify(&self, token: &str) -> Result<Verified, Error> {
+        let verified = self.check(token).await?;
+        if verified.access_token_expired {
+            return Err(Error::InvalidToken(TokenProblem::Expired));
+        }
+        Ok(verified)
+    }
+
+    /// [`Tokens::verify`], then revocations: the token's `jti`, its grant, its user's and its
+    /// client's "not before" (global sign-out, password change, deletion, client revocation).
+    /// Uses the in-process revocation view; see [`revocation`](super::revocation) for its
+    /// staleness bound.
+    ///
+    /// # Errors
+    /// As [`Tokens::verify`], plus [`Error::InvalidToken`]`(Revoked)`, and [`Error::Store`] when
+    /// the revocation view is too stale and the store cannot be reached (fail closed).
+    pub async fn verify_live(&self, token: &str) -> Result<Verified, Error> {
+        let verified = self.verify(token).await?;
+        let c = &verified.claims;
+        let subject = Subject {
+            jti: c.jti,
+            grant: c.gid,
+            user_id: c.uid,
+            client_id: c.cid,
+            issued_at: OffsetDateTime::from_unix_timestamp(c.iat)
+                .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?,
+        };
+        let revoked = self
+            .identity
+            .revocations()
+            .is_revoked(
+                self.identity.store(),
+                self.env(),
+                &subject,
+                self.identity.now(),
+            )
+            .await?;
+        if revoked {
+            return Err(Error::InvalidToken(TokenProblem::Revoked));
+        }
+        Ok(verified)
+    }
+
+    /// The seed's verify answer: like [`Tokens::verify`], except that an expired but otherwise
+    /// valid token is `Ok` with `access_token_expired: true` (so the client knows to refresh).
+    /// Never use this to authorize a request.
+    ///
+    /// # Errors
+    /// As [`Tokens::verify`], except expiry.
+    pub async fn verify_report(&self, token: &str) -> Result<Verified, Error> {
+        self.check(token).await
+    }
+
+    /// User info from an access token (live-verified): the current profile claims.
+    ///
+    /// # Errors
+    /// As [`Tokens::verify_live`]; [`Error::InvalidToken`]`(Revoked)` when the user no longer
+    /// exists.
+    pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, Error> {
+        let verified = self.verify_live(access_token).await?;
+        let c = &verified.claims;
+        let user = self.user(&c.tnt, c.uid).await.map_err(|e| match e {
+            Error::NotFound(_) => Error::InvalidToken(TokenProblem::Revoked),
+            e => e,
+        })?;
+        let profile = ProfileClaims::of(&user);
+        Ok(UserInfo {
+            sub: user.id,
+            username: user
+                .profile
+                .preferred_username
+                .as_ref()
+                .map_or_else(|| user.profile.email.to_string(), |n| n.to_string()),
+            auth_time: c.auth_time,
+            exp: c.exp,
+            profile,
+        })
+    }
+
+    /// Revokes a refresh token and every token of its grant (RFC 7009). An unknown token is a
+    /// success; another client's token is refused and stays active.
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`] (also for another client's token), [`Error::Store`] — a revocation
+    /// that could not be stored is reported, never a success.
+    pub async fn revoke_refresh_token(
+        &self,
+        client: &ClientAuth,
+        token: &str,
+    ) -> Result<(), Error> {
+        let app = self.authenticate(client).await?;
+        let digest = Secret::from_presented(token).digest();
+        let Some(record) = self
+            .identity
+            .store()
+            .refresh_token(self.env(), &digest)
+            .await?
+        else {
+            return Ok(());
+        };
+        if record.client_id != app.client_id {
+            return Err(Error::InvalidClient);
+        }
+        let now = self.identity.now();
+        self.revoke_grant(&record.org, record.family, "revoked by its client", now)
+            .await
+    }
+
+    /// Revokes one access token by its `jti` (RFC 7009 with an access token). The token must
+    /// verify and belong to the client.
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`], [`Error::InvalidToken`], [`Error::Store`].
+    pub async fn revoke_access_token(&self, client: &ClientAuth, token: &str) -> Result<(), Error> {
+        let app = self.authenticate(client).await?;
+        let verified = match self.check(token).await {
+            Ok(v) => v,
+            // Unknown or invalid tokens: nothing to revoke (RFC 7009 §2.2).
+            Err(Error::InvalidToken(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if verified.claims.cid != app.client_id {
+            return Err(Error::InvalidClient);
+        }
+        let expires_at = OffsetDateTime::from_unix_timestamp(verified.exp)
+            .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?;
+        let revocation = Revocation::Token {
+            jti: verified.claims.jti,
+            expires_at: expires_at + self.identity.config().leeway(),
+        };
+        self.record(&revocation).await?;
+        self.audit(
+            NewEvent::new(EventCode::TOKEN_REVOKED, self.identity.now())
+                .tenant(&verified.claims.tnt)
+                .client(app.client_id)
+                .detail("jti", verified.claims.jti.to_string()),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Global sign-out (seed 000 "GlobalSignOut"): every refresh token of the user is revoked,
+    /// and every access and ID token issued up to now fails live verification (tokens issued in
+    /// the same second are included).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown user, [`Error::Store`].
+    pub async fn global_sign_out(&self, org: &OrgDomain, user_id: UserId) -> Result<(), Error> {
+        let user = self.user(org, user_id).await?;
+        let now = self.identity.now();
+        self.revoke_user(org, user_id, now).await?;
+        self.audit_required(
+            NewEvent::new(EventCode::GLOBAL_SIGN_OUT, now)
+                .tenant(org)
+                .user(user.id, &user.profile.email),
+        )
+        .await
+    }
+
+    /// Revokes every token of a user (used by global sign-out, password change and deletion).
+    pub(crate) async fn revoke_user(
+        &self,
+        org: &OrgDomain,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let not_before = next_second(now);
+        self.identity
+            .store()
+            .revoke_user_refresh_tokens(self.env(), org, user_id, now)
+            .await?;
+        self.record(&Revocation::User {
+            org: org.clone(),
+            user_id,
+            not_before,
+            expires_at: not_before + self.identity.config().longest_token_lifetime(),
+        })
+        .await
+    }
+
+    /// Revokes every token of a client.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn revoke_client(&self, client_id: ClientId) -> Result<(), Error> {
+        let now = self.identity.now();
+        let not_before = next_second(now);
+        self.identity
+            .store()
+            .revoke_client_refresh_tokens(self.env(), client_id, now)
+            .await?;
+        self.record(&Revocation::Client {
+            client_id,
+            not_before,
+            expires_at: not_before + self.identity.config().longest_token_lifetime(),
+        })
+        .await?;
+        self.audit_required(NewEvent::new(EventCode::CLIENT_TOKENS_REVOKED, now).client(client_id))
+            .await
+    }
+
+    /// Adds a signing key to the organization that signs from now on; older keys keep verifying
+    /// for the configured overlap. Returns the new `kid`.
+    ///
+    /// # Errors
+    /// [`Error::Keys`], [`Error::Store`].
+    pub async fn rotate_keys(&self, org: &OrgDomain) -> Result<String, Error> {
+        let now = self.identity.now();
+        let kid = self
+            .identity
+            .key_ring()
+            .rotate(self.identity.store(), self.env(), org, now)
+            .await?;
+        self.audit(
+            NewEvent::new(EventCode::SIGNING_KEY_ROTATED, now)
+                .tenant(org)
+                .detail("kid", kid.clone()),
+        )
+        .await;
+        Ok(kid)
+    }
+
+    /// Imports a private key (the only way to use RS256/PS256) that signs from now on.
+    ///
+    /// # Errors
+    /// [`Error::Keys`], [`Error::Store`].
+    pub async fn import_key(&self, org: &OrgDomain, pair: &KeyPair) -> Result<String, Error> {
+        let now = self.identity.now();
+        self.identity
+            .key_ring()
+            .import(self.identity.store(), self.env(), org, pair, now)
+            .await
+    }
+
+    /// The organization's JWKS: every public key that verifies now.
+    ///
+    /// # Errors
+    /// [`Error::Keys`], [`Error::Store`].
+    pub async fn jwks(&self, org: &OrgDomain) -> Result<serde_json::Value, Error> {
+        let now = self.identity.now();
+        let keys = self.keys_for_signing(org).await?;
+        let jwks: Vec<serde_json::Value> = keys
+            .published(now)
+            .filter_map(|k| serde_json::to_value(k.to_jwk()).ok())
+            .collect();
+        Ok(serde_json::json!({ "keys": jwks }))
+    }
+
+    // --- internals ---
+
+    /// Parses and checks a token; `access_token_expired` tells expiry instead of failing.
+    async fn check(&self, token: &str) -> Result<Verified, Error> {
+        let config = self.identity.config();
+        let decoded =
+            jws::decode(token).map_err(|_| Error::InvalidToken(TokenProblem::Malformed))?;
+        if decoded.header().typ() != Some(TYP_ACCESS) {
+            return Err(Error::InvalidToken(TokenProblem::Type));
+        }
+        let claims: AccessClaims<'_> = serde_json::from_slice(decoded.payload())
+            .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?;
+        let kid = decoded
+            .header()
+            .kid()
+            .ok_or(Error::InvalidToken(TokenProblem::Header))?;
+        let now = self.identity.now();
+        let keys = self
+            .identity
+            .key_ring()
+            .for_verifying(self.identity.store(), self.env(), &claims.tnt, kid, now)
+            .await?
+            .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
+        let key = keys
+            .verifying(kid, now)
+            .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
+        jws::verify(&decoded, key).map_err(|_| Error::InvalidToken(TokenProblem::Signature))?;
+        // Only claims of a verified token are looked at from here on.
+        let issuer = config.issuer().as_str();
+        let iss_ok = claims
+            .iss
+            .strip_prefix(issuer)
+            .and_then(|rest| rest.strip_prefix("/t/"))
+            .is_some_and(|tenant| tenant == claims.tnt.as_str());
+        if !iss_ok {
+            return Err(Error::InvalidToken(TokenProblem::Issuer));
+        }
+        if claims.dbs != self.env() {
+            return Err(Error::InvalidToken(TokenProblem::Issuer));
+        }
+        if claims.aud != config.audience() {
+            return Err(Error::InvalidToken(TokenProblem::Audience));
+        }
+        if claims.jtt != JTT_ACCESS || claims.ver != CLAIMS_VERSION || claims.sub != claims.uid {
+            return Err(Error::InvalidToken(TokenProblem::Type));
+        }
+        if claims.exp <= 0 || claims.iat <= 0 || claims.nbf <= 0 || claims.auth_time <= 0 {
+            return Err(Error::InvalidToken(TokenProblem::Claims));
+        }
+        let leeway = config.leeway().whole_seconds();
+        let now_s = now.unix_timestamp();
+        if claims.nbf > now_s + leeway || claims.iat > now_s + leeway {
+            return Err(Error::InvalidToken(TokenProblem::NotYetValid));
+        }
+        let expired = now_s >= claims.exp.saturating_add(leeway);
+        Ok(Verified {
+            signature_verified: true,
+            access_token_expired: expired,
+            auth_time: claims.auth_time,
+            exp: claims.exp,
+            claims: into_owned(claims),
+        })
+    }
+
+    /// Builds the token set of a grant and the refresh record to store.
+    fn issue(
+        &self,
+        keys: &OrgKeys,
+        grant: &Grant<'_>,
+        generation: u32,
+        family_expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(TokenSet, RefreshTokenRecord), Error> {
+        let config = self.identity.config();
+        let lifetimes = config.lifetimes();
+        let iat = now.unix_timestamp();
+        let issuer = issuer_of(config.issuer().as_str(), grant.org);
+        let access_exp = iat + lifetimes.access_token.whole_seconds();
+        let access = AccessClaims {
+            iss: Cow::Borrowed(&issuer),
+            sub: grant.user.id,
+            aud: Cow::Borrowed(config.audience()),
+            cid: grant.client_id,
+            dbs: self.env(),
+            exp: access_exp,
+            iat,
+            nbf: iat,
+            jti: crate::directory::new_v7(now),
+            jtt: Cow::Borrowed(JTT_ACCESS),
+            scp: grant
+                .scope
+                .iter()
+                .map(|s| Cow::Borrowed(s.as_str()))
+                .collect(),
+            tnt: grant.org.clone(),
+            ver: CLAIMS_VERSION,
+            uid: grant.user.id,
+            auth_time: grant.auth_time,
+            gid: grant.family.0,
+        };
+        let access_json =
+            serde_json::to_vec(&access).map_err(|_| Error::ApiMisuse("access claims"))?;
+        let access_token = jws::encode_token(TYP_ACCESS, &access_json, &keys.signing)
+            .map_err(|_| Error::Keys("signing failed"))?;
+        let alg = keys.signing.algorithm();
+        let id = IdClaims {
+            iss: Cow::Borrowed(&issuer),
+            sub: grant.user.id,
+            aud: grant.client_id,
+            azp: grant.client_id,
+            cid: grant.client_id,
+            dbs: self.env(),
+            exp: iat + lifetimes.id_token.whole_seconds(),
+            iat,
+            nbf: iat,
+            jti: crate::directory::new_v7(now),
+            jtt: Cow::Borrowed(JTT_OPENID),
+            tnt: grant.org.clone(),
+            ver: CLAIMS_VERSION,
+            auth_time: grant.auth_time,
+            gid: grant.family.0,
+            nonce: grant.nonce.map(Cow::Borrowed),
+            at_hash: Some(keys::half_hash(alg, access_token.as_bytes())),
+            c_hash: grant.code.map(|c| keys::half_hash(alg, c.as_bytes())),
+            s_hash: grant.state.map(|s| keys::half_hash(alg, s.as_bytes())),
+            amr: grant.amr.to_vec(),
+            profile: ProfileClaims::of(grant.user),
+        };
+        let id_json = serde_json::to_vec(&id).map_err(|_| Error::ApiMisuse("id claims"))?;
+        let id_token = jws::encode_token(TYP_ID, &id_json, &keys.signing)
+            .map_err(|_| Error::Keys("signing failed"))?;
+        let refresh_token = Secret::generate()?;
+        let family_expires_at = family_expires_at.unwrap_or(now + lifetimes.refresh_token);
+        let scope = grant.scope.join(" ");
+        let record = RefreshTokenRecord {
+            digest: refresh_token.digest(),
+            family: grant.family,
+            generation,
+            org: grant.org.clone(),
+            user_id: grant.user.id,
+            client_id: grant.client_id,
+            scope: scope.clone(),
+            auth_time: OffsetDateTime::from_unix_timestamp(grant.auth_time)
+                .map_err(|_| Error::ApiMisuse("auth_time"))?,
+            issued_at: now,
+            expires_at: family_expires_at,
+            family_expires_at,
+            state: RefreshState::Active,
+        };
+        Ok((
+            TokenSet {
+                access_token,
+                id_token,
+                refresh_token,
+                expires_in: access_exp - iat,
+                scope,
+            },
+            record,
+        ))
+    }
+
+    /// Revokes a grant: its refresh tokens in the store, its access tokens in the feed.
+    async fn revoke_grant(
+        &self,
+        org: &OrgDomain,
+        family: FamilyId,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        self.identity
+            .store()
+            .revoke_family(self.env(), family, now)
+            .await?;
+        self.record(&Revocation::Grant {
+            family,
+            expires_at: now + self.identity.config().longest_token_lifetime(),
+        })
+        .await?;
+        let code = if reason.contains("reused") {
+            EventCode::TOKEN_REUSE_DETECTED
+        } else {
+            EventCode::TOKEN_REVOKED
+        };
+        self.audit_required(
+            NewEvent::new(code, now)
+                .tenant(org)
+                .detail("grant", family.0.to_string())
+                .detail("reason", reason),
+        )
+        .await
+    }
+
+    async fn record(&self, revocation: &Revocation) -> Result<(), Error> {
+        self.identity
+            .store()
+            .record_revocation(self.env(), revocation)
+            .await?;
+        self.identity.revocations().apply_local(revocation);
+        Ok(())
+    }
+
+    async fn authenticate(&self, client: &ClientAuth) -> Result<Application, Error> {
+        let app = self.application(client.client_id).await?;
+        let ok = match (&app.client_secret_digest, &client.secret) {
+            (Some(_), Some(secret)) => app.verify_secret(secret),
+            (None, None) => true,
+            _ => false,
+        };
+        if ok {
+            Ok(app)
+        } else {
+            Err(Error::InvalidClient)
+        }
+    }
+
+    async fn application(&self, client_id: ClientId) -> Result<Application, Error> {
+        self.identity
+            .store()
+            .application(self.env(), client_id)
+            .await?
+            .filter(|a| a.deleted_at.is_none())
+            .ok_or(Error::InvalidClient)
+    }
+
+    async fn user(&self, org: &OrgDomain, id: UserId) -> Result<User, Error> {
+        self.identity
+            .users(org)
+            .retrieve(id)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(Resource::Organization) => Error::NotFound(Resource::User),
+                e => e,
+            })
+    }
+
+    async fn keys_for_signing(&self, org: &OrgDomain) -> Result<std::sync::Arc<OrgKeys>, Error> {
+        self.identity
+            .key_ring()
+            .for_signing(self.identity.store(), self.env(), org, self.identity.now())
+            .await
+    }
+
+    /// Records an informative event: failing to record it does not fail the call.
+    async fn audit(&self, event: NewEvent) {
+        let _ = self.identity.store().record_event(self.env(), &event).await;
+    }
+
+    /// Records a required event: failing to record it is an error.
+    async fn audit_required(&self, event: NewEvent) -> Result<(), Error> {
+        self.identity
+            .store()
+            .record_event(self.env(), &event)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The parameters of one issuance.
+struct Grant<'a> {
+    org: &'a OrgDomain,
+    user: &'a User,
+    client_id: ClientId,
+    scope: &'a [String],
+    auth_time: i64,
+    amr: &'a [String],
+    nonce: Option<&'a str>,
+    state: Option<&'a str>,
+    code: Option<&'a str>,
+    family: FamilyId,
+}
+
+fn code_key(code: &Secret) -> Key {
+    Key::digest(CODE_NAMESPACE, &code.digest())
+}
+
+fn app_serves(app: &Application, org: &OrgDomain) -> bool {
+    app.scope.organization().is_none_or(|scoped| scoped == org)
+}
+
+/// The first whole second after `now`: "not before" instants cover tokens of the same second.
+fn next_second(now: OffsetDateTime) -> OffsetDateTime {
+    let floor = now.replace_nanosecond(0).unwrap_or(now);
+    floor + Duration::seconds(1)
+}
+
+fn into_owned(c: AccessClaims<'_>) -> AccessClaims<'static> {
+    AccessClaims {
+        iss: Cow::Owned(c.iss.into_owned()),
+        sub: c.sub,
+        aud: Cow::Owned(c.aud.into_owned()),
+        cid: c.cid,
+        dbs: c.dbs,
+        exp: c.exp,
+        iat: c.iat,
+        nbf: c.nbf,
+        jti: c.jti,
+        jtt: Cow::Owned(c.jtt.into_owned()),
+        scp: c
+            .scp
+            .into_iter()
+            .map(|s| Cow::Owned(s.into_owned()))
+            .collect(),
+        tnt: c.tnt,
+        ver: c.ver,
+        uid: c.uid,
+        auth_time: c.auth_time,
+        gid: c.gid,
+    }
+}

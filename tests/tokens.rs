@@ -1,0 +1,627 @@
+//! The token service through the public API: code exchange, refresh rotation, verification,
+//! revocation, global sign-out.
+
+use idcore::clock::ManualClock;
+use idcore::directory::{ClientId, OrgDomain, User};
+use idcore::tokens::keys::EncryptionKey;
+use idcore::tokens::pkce::CodeChallenge;
+use idcore::tokens::{ClientAuth, CodeRequest, TokenSet};
+use idcore::{
+    ApplicationScope, ApplicationType, Environment, Error, Identity, MemoryStore, NewApplication,
+    NewOrganization, NewUser, ProfileChanges, TokenProblem, TokenSettings,
+};
+use time::{Duration, macros::datetime};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const REDIRECT: &str = "https://app.example.com/callback";
+
+struct Fixture {
+    identity: Identity<MemoryStore>,
+    clock: ManualClock,
+    org: OrgDomain,
+    client: ClientId,
+    user: User,
+}
+
+async fn fixture_with(settings: TokenSettings, store: MemoryStore) -> Fixture {
+    let clock = ManualClock::new(datetime!(2026-06-01 12:00 UTC));
+    let identity = Identity::builder()
+        .issuer("https://auth.example.com")
+        .environment(Environment::Sandbox)
+        .clock(clock.clone())
+        .key_encryption_key(EncryptionKey::from_bytes([7; 32]))
+        .token_settings(settings)
+        .store(store)
+        .build()
+        .unwrap();
+    let org = identity
+        .organizations()
+        .create(NewOrganization::new("Misapret").unwrap())
+        .await
+        .unwrap()
+        .domain;
+    let app = identity
+        .applications(ApplicationScope::Organization(org.clone()))
+        .create(
+            NewApplication::new("Bank", ApplicationType::React)
+                .unwrap()
+                .with(|a| a.allowed_redirect_urls(&[REDIRECT]))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let user = identity
+        .users(&org)
+        .create(
+            NewUser::new("janis.joplin@example.com")
+                .unwrap()
+                .profile(ProfileChanges::new().given_name("Janis").unwrap()),
+        )
+        .await
+        .unwrap();
+    Fixture {
+        identity,
+        clock,
+        org,
+        client: app.application.client_id,
+        user,
+    }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(TokenSettings::default(), MemoryStore::new()).await
+}
+
+impl Fixture {
+    fn request(&self) -> CodeRequest {
+        CodeRequest {
+            org: self.org.clone(),
+            user_id: self.user.id,
+            client_id: self.client,
+            redirect_uri: REDIRECT.to_owned(),
+            code_challenge: CodeChallenge::s256(VERIFIER).unwrap(),
+            nonce: Some("n-0S6_WzA2Mj".to_owned()),
+            state: Some("af0ifjsldkj".to_owned()),
+            scope: vec!["openid".to_owned(), "email".to_owned()],
+            auth_time: self.clock_now(),
+            amr: vec!["pwd".to_owned()],
+        }
+    }
+
+    fn clock_now(&self) -> time::OffsetDateTime {
+        use idcore::clock::Clock;
+        self.clock.now()
+    }
+
+    fn auth(&self) -> ClientAuth {
+        ClientAuth::public(self.client)
+    }
+
+    async fn code(&self) -> String {
+        let code = self
+            .identity
+            .tokens()
+            .mint_code(self.request())
+            .await
+            .unwrap();
+        code.expose().to_owned()
+    }
+
+    async fn tokens(&self) -> TokenSet {
+        let code = self.code().await;
+        self.identity
+            .tokens()
+            .exchange_code(&self.auth(), &code, REDIRECT, VERIFIER)
+            .await
+            .unwrap()
+    }
+}
+
+fn invalid_token(result: Result<impl std::fmt::Debug, Error>) -> TokenProblem {
+    match result {
+        Err(Error::InvalidToken(p)) => p,
+        other => panic!("expected invalid_token, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn code_exchange_issues_tokens_that_verify() {
+    let f = fixture().await;
+    let set = f.tokens().await;
+    let verified = f
+        .identity
+        .tokens()
+        .verify_live(&set.access_token)
+        .await
+        .unwrap();
+    assert!(verified.signature_verified);
+    assert!(!verified.access_token_expired);
+    let c = &verified.claims;
+    assert_eq!(c.iss, "https://auth.example.com/t/misapret");
+    assert_eq!(c.aud, "https://auth.example.com");
+    assert_eq!(c.sub, f.user.id);
+    assert_eq!(c.uid, f.user.id);
+    assert_eq!(c.cid, f.client);
+    assert_eq!(c.tnt, f.org);
+    assert_eq!(c.jtt, "access");
+    assert_eq!(c.dbs, Environment::Sandbox);
+    assert_eq!(c.scp, vec!["openid", "email"]);
+    assert_eq!(c.exp - c.iat, 3600);
+    assert_eq!(set.expires_in, 3600);
+    assert_eq!(set.scope, "openid email");
+    assert_eq!(set.refresh_token.expose().len(), 43);
+}
+
+#[tokio::test]
+async fn id_token_carries_nonce_and_hashes() {
+    let f = fixture().await;
+    let code = f.code().await;
+    let set = f
+        .identity
+        .tokens()
+        .exchange_code(&f.auth(), &code, REDIRECT, VERIFIER)
+        .await
+        .unwrap();
+    let payload = set.id_token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&b64(payload)).unwrap();
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(claims["jtt"], "openid");
+    assert_eq!(claims["aud"], f.client.to_string());
+    assert_eq!(claims["email"], "janis.joplin@example.com");
+    assert_eq!(claims["given_name"], "Janis");
+    let half = |v: &str| {
+        let d = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
+        b64_encode(&d.as_ref()[..16])
+    };
+    assert_eq!(claims["at_hash"], half(&set.access_token));
+    assert_eq!(claims["c_hash"], half(&code));
+    assert_eq!(claims["s_hash"], half("af0ifjsldkj"));
+}
+
+#[tokio::test]
+async fn second_redemption_fails_and_revokes_the_first_tokens() {
+    let f = fixture().await;
+    let code = f.code().await;
+    let tokens = f.identity.tokens();
+    let first = tokens
+        .exchange_code(&f.auth(), &code, REDIRECT, VERIFIER)
+        .await
+        .unwrap();
+    let second = tokens
+        .exchange_code(&f.auth(), &code, REDIRECT, VERIFIER)
+        .await;
+    assert!(matches!(second, Err(Error::InvalidGrant)), "{second:?}");
+    assert_eq!(
+        invalid_token(tokens.verify_live(&first.access_token).await),
+        TokenProblem::Revoked
+    );
+    let refresh = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(refresh, Err(Error::InvalidGrant)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_redemptions_have_exactly_one_winner() {
+    let f = std::sync::Arc::new(fixture().await);
+    let code = f.code().await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let f = f.clone();
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            f.identity
+                .tokens()
+                .exchange_code(&f.auth(), &code, REDIRECT, VERIFIER)
+                .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(Error::InvalidGrant) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn code_bound_to_client_redirect_and_verifier() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    for (redirect, verifier) in [
+        ("https://app.example.com/callback/", VERIFIER),
+        (REDIRECT, "wrong-verifier-wrong-verifier-wrong-verifier-x"),
+        (REDIRECT, &VERIFIER[..42]),
+    ] {
+        let code = f.code().await;
+        let r = tokens
+            .exchange_code(&f.auth(), &code, redirect, verifier)
+            .await;
+        assert!(
+            matches!(r, Err(Error::InvalidGrant)),
+            "{redirect} {verifier}: {r:?}"
+        );
+    }
+    let other = f
+        .identity
+        .applications(ApplicationScope::Organization(f.org.clone()))
+        .create(
+            NewApplication::new("Other", ApplicationType::Vue)
+                .unwrap()
+                .with(|a| a.allowed_redirect_urls(&[REDIRECT]))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let code = f.code().await;
+    let r = tokens
+        .exchange_code(
+            &ClientAuth::public(other.application.client_id),
+            &code,
+            REDIRECT,
+            VERIFIER,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)));
+}
+
+#[tokio::test]
+async fn code_expires_after_its_lifetime() {
+    let f = fixture().await;
+    let code = f.code().await;
+    f.clock.advance(Duration::seconds(60));
+    let r = f
+        .identity
+        .tokens()
+        .exchange_code(&f.auth(), &code, REDIRECT, VERIFIER)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)));
+}
+
+#[tokio::test]
+async fn unregistered_redirect_uri_cannot_get_a_code() {
+    let f = fixture().await;
+    let mut request = f.request();
+    request.redirect_uri = "https://evil.example.com/callback".to_owned();
+    let r = f.identity.tokens().mint_code(request).await;
+    assert!(matches!(r, Err(Error::InvalidRequest(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let first = f.tokens().await;
+    let second = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    tokens.verify_live(&second.access_token).await.unwrap();
+    // The rotated token again: reuse. The whole family dies, access tokens included.
+    let reuse = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(reuse, Err(Error::InvalidGrant)));
+    assert_eq!(
+        invalid_token(tokens.verify_live(&second.access_token).await),
+        TokenProblem::Revoked
+    );
+    assert_eq!(
+        invalid_token(tokens.verify_live(&first.access_token).await),
+        TokenProblem::Revoked
+    );
+    let after = tokens
+        .refresh(&f.auth(), second.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(after, Err(Error::InvalidGrant)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_have_exactly_one_success() {
+    let f = std::sync::Arc::new(fixture().await);
+    let set = f.tokens().await;
+    let token = set.refresh_token.expose().to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let f = f.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            f.identity.tokens().refresh(&f.auth(), &token, None).await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.unwrap().is_ok() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn grace_window_lets_the_rotated_token_rotate_once_more() {
+    let settings = TokenSettings {
+        refresh_grace: Duration::seconds(10),
+        ..TokenSettings::default()
+    };
+    let f = fixture_with(settings, MemoryStore::new()).await;
+    let tokens = f.identity.tokens();
+    let first = f.tokens().await;
+    let lost = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    f.clock.advance(Duration::seconds(5));
+    let retry = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    // The successor the client never received is now rotated; the retry's token is current and
+    // the family still has exactly one current token.
+    tokens.verify_live(&retry.access_token).await.unwrap();
+    let current = tokens
+        .refresh(&f.auth(), retry.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    // Past the grace window, the lost successor is plain reuse: the family dies.
+    f.clock.advance(Duration::seconds(11));
+    let r = tokens
+        .refresh(&f.auth(), lost.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)));
+    assert_eq!(
+        invalid_token(tokens.verify_live(&current.access_token).await),
+        TokenProblem::Revoked
+    );
+}
+
+#[tokio::test]
+async fn after_the_grace_window_the_rotated_token_is_reuse() {
+    let settings = TokenSettings {
+        refresh_grace: Duration::seconds(10),
+        ..TokenSettings::default()
+    };
+    let f = fixture_with(settings, MemoryStore::new()).await;
+    let tokens = f.identity.tokens();
+    let first = f.tokens().await;
+    let second = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    f.clock.advance(Duration::seconds(11));
+    let r = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)));
+    let r = tokens
+        .refresh(&f.auth(), second.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)));
+}
+
+#[tokio::test]
+async fn refresh_by_another_client_or_with_broader_scope_is_refused() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let set = f.tokens().await;
+    let other =
+        ClientAuth::public(ClientId::parse("01a21064-d1f4-726a-a889-e59c1fe2ca62").unwrap());
+    let r = tokens
+        .refresh(&other, set.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidClient)), "{r:?}");
+    let broader = vec!["openid".to_owned(), "admin".to_owned()];
+    let r = tokens
+        .refresh(&f.auth(), set.refresh_token.expose(), Some(&broader))
+        .await;
+    assert!(matches!(r, Err(Error::InvalidScope)), "{r:?}");
+    // Neither attempt consumed the token.
+    let narrower = vec!["openid".to_owned()];
+    let ok = tokens
+        .refresh(&f.auth(), set.refresh_token.expose(), Some(&narrower))
+        .await
+        .unwrap();
+    assert_eq!(ok.scope, "openid");
+}
+
+#[tokio::test]
+async fn refresh_lifetime_is_absolute() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let mut set = f.tokens().await;
+    for _ in 0..29 {
+        f.clock.advance(Duration::days(1));
+        set = tokens
+            .refresh(&f.auth(), set.refresh_token.expose(), None)
+            .await
+            .unwrap();
+    }
+    f.clock.advance(Duration::days(1));
+    let r = tokens
+        .refresh(&f.auth(), set.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)));
+}
+
+#[tokio::test]
+async fn global_sign_out_kills_every_earlier_token() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let a = f.tokens().await;
+    let b = f.tokens().await;
+    tokens.global_sign_out(&f.org, f.user.id).await.unwrap();
+    for set in [&a, &b] {
+        assert_eq!(
+            invalid_token(tokens.verify_live(&set.access_token).await),
+            TokenProblem::Revoked
+        );
+        let r = tokens
+            .refresh(&f.auth(), set.refresh_token.expose(), None)
+            .await;
+        assert!(matches!(r, Err(Error::InvalidGrant)));
+        // Stateless verification does not know about revocations.
+        tokens.verify(&set.access_token).await.unwrap();
+    }
+    // A later sign-in works again.
+    f.clock.advance(Duration::seconds(2));
+    let c = f.tokens().await;
+    tokens.verify_live(&c.access_token).await.unwrap();
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_kills_its_access_tokens() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let set = f.tokens().await;
+    let other = f.tokens().await;
+    tokens
+        .revoke_refresh_token(&f.auth(), set.refresh_token.expose())
+        .await
+        .unwrap();
+    assert_eq!(
+        invalid_token(tokens.verify_live(&set.access_token).await),
+        TokenProblem::Revoked
+    );
+    tokens.verify_live(&other.access_token).await.unwrap();
+    // Unknown tokens: success.
+    tokens
+        .revoke_refresh_token(&f.auth(), "no-such-token")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn expired_tokens_fail_verify_but_report_expiry() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let set = f.tokens().await;
+    f.clock.advance(Duration::seconds(3600 + 29));
+    tokens.verify(&set.access_token).await.unwrap();
+    f.clock.advance(Duration::seconds(1));
+    assert_eq!(
+        invalid_token(tokens.verify(&set.access_token).await),
+        TokenProblem::Expired
+    );
+    let report = tokens.verify_report(&set.access_token).await.unwrap();
+    assert!(report.signature_verified && report.access_token_expired);
+}
+
+#[tokio::test]
+async fn an_id_token_is_not_an_access_token() {
+    let f = fixture().await;
+    let set = f.tokens().await;
+    assert_eq!(
+        invalid_token(f.identity.tokens().verify(&set.id_token).await),
+        TokenProblem::Type
+    );
+    let r = f.identity.tokens().verify(set.refresh_token.expose()).await;
+    assert_eq!(invalid_token(r), TokenProblem::Malformed);
+}
+
+#[tokio::test]
+async fn sandbox_tokens_are_refused_by_production() {
+    let store = MemoryStore::new();
+    let f = fixture_with(TokenSettings::default(), store.clone()).await;
+    let set = f.tokens().await;
+    let production = Identity::builder()
+        .issuer("https://auth.example.com")
+        .environment(Environment::Production)
+        .key_encryption_key(EncryptionKey::from_bytes([7; 32]))
+        .store(store)
+        .build()
+        .unwrap();
+    let r = production.tokens().verify(&set.access_token).await;
+    assert!(matches!(r, Err(Error::InvalidToken(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn rotated_keys_verify_until_their_overlap_ends() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let old = f.tokens().await;
+    tokens.rotate_keys(&f.org).await.unwrap();
+    let new = f.tokens().await;
+    tokens.verify(&old.access_token).await.unwrap();
+    tokens.verify(&new.access_token).await.unwrap();
+    let jwks = tokens.jwks(&f.org).await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    f.clock.advance(Duration::days(2));
+    let r = tokens.verify_report(&old.access_token).await;
+    assert_eq!(invalid_token(r), TokenProblem::UnknownKey);
+    tokens.verify_report(&new.access_token).await.unwrap();
+}
+
+#[tokio::test]
+async fn userinfo_reads_the_current_profile() {
+    let f = fixture().await;
+    let set = f.tokens().await;
+    f.identity
+        .users(&f.org)
+        .update(f.user.id, ProfileChanges::new().nickname("Jany").unwrap())
+        .await
+        .unwrap();
+    let info = f
+        .identity
+        .tokens()
+        .userinfo(&set.access_token)
+        .await
+        .unwrap();
+    assert_eq!(info.sub, f.user.id);
+    assert_eq!(info.username, "janis.joplin@example.com");
+    assert_eq!(info.profile.nickname.as_deref(), Some("Jany"));
+    assert_eq!(
+        info.profile.email.as_deref(),
+        Some("janis.joplin@example.com")
+    );
+}
+
+#[tokio::test]
+async fn missing_key_encryption_key_is_a_clear_error() {
+    let identity = Identity::builder()
+        .issuer("https://auth.example.com")
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let org = OrgDomain::parse("misapret").unwrap();
+    let r = identity.tokens().jwks(&org).await;
+    assert!(matches!(r, Err(Error::Keys(_))), "{r:?}");
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buf, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            _ => 63,
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn b64_encode(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
