@@ -40,6 +40,7 @@ mod error;
 mod identity;
 pub mod mail;
 pub mod page;
+pub mod protocol;
 pub mod secret;
 pub mod store;
 pub mod tokens;

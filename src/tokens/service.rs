@@ -672,6 +672,33 @@ impl<'a, S: TokenStore> Tokens<'a, S> {
         Ok(serde_json::json!({ "keys": jwks }))
     }
 
+    /// Authenticates a client (its secret, for a confidential one).
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`], [`Error::Store`].
+    pub async fn authenticate_client(&self, client: &ClientAuth) -> Result<Application, Error> {
+        self.authenticate(client).await
+    }
+
+    /// The stored record of a refresh token that is current and unexpired (for introspection);
+    /// `None` for anything else.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn refresh_token_info(
+        &self,
+        token: &str,
+    ) -> Result<Option<RefreshTokenRecord>, Error> {
+        let digest = Secret::from_presented(token).digest();
+        let now = self.identity.now();
+        Ok(self
+            .identity
+            .store()
+            .refresh_token(self.env(), &digest)
+            .await?
+            .filter(|r| r.state == RefreshState::Active && now < r.expires_at))
+    }
+
     // --- internals ---
 
     /// Parses and checks a token; `access_token_expired` tells expiry instead of failing.
