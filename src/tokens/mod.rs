@@ -27,7 +27,7 @@ pub mod provider;
 pub(crate) mod revocation;
 mod service;
 
-pub use service::{ClientAuth, CodeRequest, TokenSet, Tokens, UserInfo, Verified};
+pub use service::{ClientAuth, CodeRequest, TokenSet, Tokens, UserInfo, Verified, sign_pair};
 
 use crate::directory::RedirectUri;
 

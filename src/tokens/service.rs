@@ -799,11 +799,6 @@ impl<'a, S: TokenStore> Tokens<'a, S> {
             auth_time: grant.auth_time,
             gid: grant.family.0,
         };
-        let access_json =
-            serde_json::to_vec(&access).map_err(|_| Error::ApiMisuse("access claims"))?;
-        let access_token = jws::encode_token(TYP_ACCESS, &access_json, &keys.signing)
-            .map_err(|_| Error::Keys("signing failed"))?;
-        let alg = keys.signing.algorithm();
         let id = IdClaims {
             iss: Cow::Borrowed(&issuer),
             sub: grant.user.id,
@@ -821,15 +816,14 @@ impl<'a, S: TokenStore> Tokens<'a, S> {
             auth_time: grant.auth_time,
             gid: grant.family.0,
             nonce: grant.nonce.map(Cow::Borrowed),
-            at_hash: Some(keys::half_hash(alg, access_token.as_bytes())),
-            c_hash: grant.code.map(|c| keys::half_hash(alg, c.as_bytes())),
-            s_hash: grant.state.map(|s| keys::half_hash(alg, s.as_bytes())),
+            at_hash: None,
+            c_hash: None,
+            s_hash: None,
             amr: grant.amr.to_vec(),
             profile: ProfileClaims::of(grant.user),
         };
-        let id_json = serde_json::to_vec(&id).map_err(|_| Error::ApiMisuse("id claims"))?;
-        let id_token = jws::encode_token(TYP_ID, &id_json, &keys.signing)
-            .map_err(|_| Error::Keys("signing failed"))?;
+        let (access_token, id_token) =
+            sign_pair(&keys.signing, &access, id, grant.code, grant.state)?;
         let refresh_token = Secret::generate()?;
         let family_expires_at = family_expires_at.unwrap_or(now + lifetimes.refresh_token);
         let scope = grant.scope.join(" ");
@@ -954,6 +948,34 @@ impl<'a, S: TokenStore> Tokens<'a, S> {
             .await?;
         Ok(())
     }
+}
+
+/// Signs an access token and its ID token with one key: the pure core of issuance.
+///
+/// Fills the ID token's `at_hash` (of the access token), `c_hash` (of `code`, when the tokens
+/// come from a code) and `s_hash` (of `state`, when one was given), with the hash the key's
+/// algorithm calls for.
+///
+/// # Errors
+/// [`Error::Keys`] when signing fails.
+pub fn sign_pair(
+    key: &KeyPair,
+    access: &AccessClaims<'_>,
+    mut id: IdClaims<'_>,
+    code: Option<&str>,
+    state: Option<&str>,
+) -> Result<(String, String), Error> {
+    let access_json = serde_json::to_vec(access).map_err(|_| Error::ApiMisuse("access claims"))?;
+    let access_token = jws::encode_token(TYP_ACCESS, &access_json, key)
+        .map_err(|_| Error::Keys("signing failed"))?;
+    let alg = key.algorithm();
+    id.at_hash = Some(keys::half_hash(alg, access_token.as_bytes()));
+    id.c_hash = code.map(|c| keys::half_hash(alg, c.as_bytes()));
+    id.s_hash = state.map(|s| keys::half_hash(alg, s.as_bytes()));
+    let id_json = serde_json::to_vec(&id).map_err(|_| Error::ApiMisuse("id claims"))?;
+    let id_token =
+        jws::encode_token(TYP_ID, &id_json, key).map_err(|_| Error::Keys("signing failed"))?;
+    Ok((access_token, id_token))
 }
 
 /// The parameters of one issuance.
