@@ -5,6 +5,9 @@
 
 use idcore::audit::{EventCode, EventQuery};
 use idcore::directory::Address;
+use idcore::tokens::keys::EncryptionKey;
+use idcore::tokens::pkce::CodeChallenge;
+use idcore::tokens::{ClientAuth, CodeRequest};
 use idcore::{
     ApplicationScope, ApplicationType, Environment, Identity, MemoryStore, NewApplication,
     NewOrganization, NewUser, PageRequest, ProfileChanges,
@@ -16,6 +19,8 @@ async fn main() -> Result<(), idcore::Error> {
     let identity = Identity::builder()
         .issuer("https://auth.example.com")
         .environment(Environment::Sandbox)
+        // Signing keys are stored encrypted under this key; a real host loads it from a secret.
+        .key_encryption_key(EncryptionKey::from_bytes([42; 32]))
         .store(MemoryStore::new())
         .build()?;
     println!(
@@ -164,5 +169,125 @@ async fn main() -> Result<(), idcore::Error> {
         )
         .await?;
     println!("filtered by code USER_CREATED: {} events", created.total);
+
+    // 6. Tokens. Sign-in (a later issue) ends by minting a code for the authenticated user; here
+    //    we mint it directly, then run the client's side of the flow.
+    let tokens = identity.tokens();
+    let client = ClientAuth::public(spa.application.client_id);
+    let code = tokens
+        .mint_code(code_request(
+            &identity,
+            &org.domain,
+            &janis,
+            &spa.application,
+        )?)
+        .await?;
+    let set = tokens
+        .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
+        .await?;
+    println!(
+        "\nexchanged the code: access token {}…, ID token {}…, refresh token (opaque, {} chars)",
+        &set.access_token[..24],
+        &set.id_token[..24],
+        set.refresh_token.expose().len()
+    );
+    let again = tokens
+        .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
+        .await;
+    println!("redeeming the same code again: {}", outcome(again));
+    println!(
+        "…which revoked the tokens of the first redemption: {}",
+        outcome(tokens.verify_live(&set.access_token).await)
+    );
+
+    // A fresh sign-in for the rest of the flow.
+    let code = tokens
+        .mint_code(code_request(
+            &identity,
+            &org.domain,
+            &janis,
+            &spa.application,
+        )?)
+        .await?;
+    let set = tokens
+        .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
+        .await?;
+    let verified = tokens.verify_live(&set.access_token).await?;
+    println!(
+        "verify: signature_verified={} access_token_expired={} auth_time={} exp={} sub={} tnt={}",
+        verified.signature_verified,
+        verified.access_token_expired,
+        verified.auth_time,
+        verified.exp,
+        verified.claims.sub,
+        verified.claims.tnt
+    );
+    let info = tokens.userinfo(&set.access_token).await?;
+    println!(
+        "user info: sub={} username={} given_name={}",
+        info.sub,
+        info.username,
+        info.profile.given_name.as_deref().unwrap_or("-")
+    );
+    let refreshed = tokens
+        .refresh(&client, set.refresh_token.expose(), None)
+        .await?;
+    println!("refreshed: a new access token and a rotated refresh token");
+    tokens.verify_live(&refreshed.access_token).await?;
+
+    // Global sign-out: every earlier token of the user fails live verification.
+    tokens.global_sign_out(&org.domain, janis.id).await?;
+    println!(
+        "after global sign-out, live verify says: {}",
+        outcome(tokens.verify_live(&refreshed.access_token).await)
+    );
+    println!(
+        "and refreshing says: {}",
+        outcome(
+            tokens
+                .refresh(&client, refreshed.refresh_token.expose(), None)
+                .await
+        )
+    );
+    let jwks = tokens.jwks(&org.domain).await?;
+    println!(
+        "JWKS of {}: {} key(s), kid {}",
+        org.domain,
+        jwks["keys"].as_array().map_or(0, Vec::len),
+        jwks["keys"][0]["kid"]
+    );
     Ok(())
+}
+
+const REDIRECT: &str = "http://localhost:3000/callback";
+/// The client's PKCE secret (RFC 7636 Appendix B); the code request carries its S256 challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// What the sign-in flow hands over once the user is authenticated.
+fn code_request(
+    identity: &Identity<MemoryStore>,
+    org: &idcore::OrgDomain,
+    user: &idcore::directory::User,
+    app: &idcore::directory::Application,
+) -> Result<CodeRequest, idcore::Error> {
+    Ok(CodeRequest {
+        org: org.clone(),
+        user_id: user.id,
+        client_id: app.client_id,
+        redirect_uri: REDIRECT.to_owned(),
+        code_challenge: CodeChallenge::s256(VERIFIER)?,
+        nonce: Some("n-0S6_WzA2Mj".to_owned()),
+        state: Some("af0ifjsldkj".to_owned()),
+        scope: vec!["openid".to_owned(), "email".to_owned()],
+        auth_time: identity.now(),
+        amr: vec!["pwd".to_owned()],
+    })
+}
+
+/// "ok", or the error's code and text.
+fn outcome<T>(result: Result<T, idcore::Error>) -> String {
+    match result {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => format!("{} ({e})", e.code()),
+    }
 }
