@@ -64,6 +64,8 @@ use crate::directory::{
 use crate::page::PageRequest;
 use crate::secret::Digest;
 
+#[cfg(feature = "conformance")]
+pub mod fault;
 pub mod memory;
 pub mod tokens;
 
