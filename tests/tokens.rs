@@ -625,3 +625,66 @@ fn b64_encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+fn second_instance(f: &Fixture, store: MemoryStore) -> Identity<MemoryStore> {
+    Identity::builder()
+        .issuer("https://auth.example.com")
+        .environment(Environment::Sandbox)
+        .clock(f.clock.clone())
+        .key_encryption_key(EncryptionKey::from_bytes([7; 32]))
+        .store(store)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn another_instance_sees_a_revocation_within_the_poll_interval() {
+    let store = MemoryStore::new();
+    let f = fixture_with(TokenSettings::default(), store.clone()).await;
+    let b = second_instance(&f, store);
+    let set = f.tokens().await;
+    b.tokens().verify_live(&set.access_token).await.unwrap();
+    f.identity
+        .tokens()
+        .global_sign_out(&f.org, f.user.id)
+        .await
+        .unwrap();
+    // Instance A knows at once; instance B's view is at most one poll interval (1 s) stale.
+    let a = f.identity.tokens().verify_live(&set.access_token).await;
+    assert_eq!(invalid_token(a), TokenProblem::Revoked);
+    b.tokens().verify_live(&set.access_token).await.unwrap();
+    f.clock.advance(Duration::seconds(1));
+    assert_eq!(
+        invalid_token(b.tokens().verify_live(&set.access_token).await),
+        TokenProblem::Revoked
+    );
+}
+
+#[tokio::test]
+async fn reuse_detection_holds_across_instances() {
+    let store = MemoryStore::new();
+    let f = fixture_with(TokenSettings::default(), store.clone()).await;
+    let b = second_instance(&f, store);
+    let first = f.tokens().await;
+    let second = b
+        .tokens()
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    let replay = f
+        .identity
+        .tokens()
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(replay, Err(Error::InvalidGrant)));
+    f.clock.advance(Duration::seconds(1));
+    assert_eq!(
+        invalid_token(b.tokens().verify_live(&second.access_token).await),
+        TokenProblem::Revoked
+    );
+    let r = b
+        .tokens()
+        .refresh(&f.auth(), second.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)));
+}
