@@ -304,6 +304,11 @@ fn parse_url(s: &str) -> Result<(), FieldProblem> {
         let Some(inner) = v6.strip_suffix(']') else {
             return Err(FieldProblem::Format("has an unterminated IPv6 host"));
         };
+        // Only `:port` may follow the closing bracket (`[::1]evil.com` is not a host).
+        let after = authority.get(host.len()..).unwrap_or("");
+        if !after.is_empty() && !after.starts_with(':') {
+            return Err(FieldProblem::Format("has an invalid IPv6 host"));
+        }
         if inner.is_empty()
             || !inner
                 .chars()

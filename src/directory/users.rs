@@ -491,11 +491,16 @@ impl Serialize for User {
         #[derive(Serialize)]
         #[serde(tag = "__type__", rename = "Profile")]
         struct ProfileWire<'a> {
-            __domain__: &'a OrgDomain,
-            __environment__: Environment,
+            #[serde(flatten)]
+            meta: Meta<'a>,
             #[serde(flatten)]
             claims: ProfileClaims<'a>,
         }
+        let meta = Meta {
+            __domain__: &self.org,
+            __environment__: self.environment,
+            __managed_by__: &self.managed_by,
+        };
         Wire {
             __domain__: &self.org,
             __environment__: self.environment,
@@ -505,9 +510,11 @@ impl Serialize for User {
             inserted_at: self.inserted_at,
             metadata: &self.metadata,
             profile: ProfileWire {
-                __domain__: &self.org,
-                __environment__: self.environment,
-                claims: ProfileClaims(&self.profile),
+                meta,
+                claims: ProfileClaims {
+                    meta,
+                    profile: &self.profile,
+                },
             },
             updated_at: self.updated_at,
         }
@@ -515,16 +522,39 @@ impl Serialize for User {
     }
 }
 
+/// The seed's `__domain__`, `__environment__` and `__managed_by__`, which the user, its profile
+/// and its address each carry.
+#[derive(Clone, Copy, Serialize)]
+struct Meta<'a> {
+    __domain__: &'a OrgDomain,
+    __environment__: Environment,
+    __managed_by__: &'a Name,
+}
+
 /// The profile as OpenID Connect claims: absent fields are omitted.
-struct ProfileClaims<'a>(&'a Profile);
+struct ProfileClaims<'a> {
+    meta: Meta<'a>,
+    profile: &'a Profile,
+}
 
 impl Serialize for ProfileClaims<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let p = self.0;
+        #[derive(Serialize)]
+        struct AddressWire<'a> {
+            #[serde(flatten)]
+            meta: Meta<'a>,
+            #[serde(flatten)]
+            address: &'a Address,
+        }
+        let p = self.profile;
         let mut m = s.serialize_map(None)?;
-        if let Some(a) = &p.address {
-            m.serialize_entry("address", a)?;
+        if let Some(address) = &p.address {
+            let wire = AddressWire {
+                meta: self.meta,
+                address,
+            };
+            m.serialize_entry("address", &wire)?;
         }
         if let Some(b) = &p.birthdate {
             m.serialize_entry("birthdate", b)?;

@@ -127,14 +127,18 @@ impl StoreError {
 pub struct Key(String);
 
 impl Key {
-    /// Joins a namespace and parts with `:`.
+    /// Joins a namespace and parts with `:`, cut to at most 512 bytes (on a character boundary).
     pub fn new(namespace: &str, parts: &[&str]) -> Self {
         let mut s = String::from(namespace);
         for p in parts {
             s.push(':');
             s.push_str(p);
         }
-        s.truncate(512);
+        let mut end = s.len().min(512);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
         Self(s)
     }
 
