@@ -106,7 +106,7 @@ impl Error {
             Self::AlreadyExists { .. } => "already_exists",
             Self::Conflict(_) => "conflict",
             Self::Config(_) => "invalid_configuration",
-            Self::Store(StoreError::Retryable { .. }) => "conflict",
+            Self::Store(StoreError::Retryable { .. } | StoreError::Precondition) => "conflict",
             Self::Store(_) => "storage_unavailable",
             Self::Mail(_) => "mail_unavailable",
             Self::Random => "server_error",
@@ -123,7 +123,7 @@ impl Error {
             Self::Keys(_) => 500,
             Self::NotFound(_) => 404,
             Self::AlreadyExists { .. } | Self::Conflict(_) => 409,
-            Self::Store(StoreError::Retryable { .. }) => 409,
+            Self::Store(StoreError::Retryable { .. } | StoreError::Precondition) => 409,
             Self::Store(_) | Self::Mail(_) => 503,
             Self::Config(_) | Self::Random | Self::ApiMisuse(_) => 500,
         }
@@ -133,7 +133,8 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Conflict(_) | Self::Store(StoreError::Retryable { .. })
+            Self::Conflict(_)
+                | Self::Store(StoreError::Retryable { .. } | StoreError::Precondition)
         )
     }
 

@@ -449,15 +449,27 @@ impl NewApplication {
         })
     }
 
-    /// Sets the other fields with the [`ApplicationUpdate`] setters.
+    /// Sets the other fields with the [`ApplicationUpdate`] setters. The type is the one given
+    /// to [`NewApplication::new`]; setting another one here is refused.
     ///
     /// # Errors
-    /// The first error `f` returns.
+    /// The first error `f` returns; [`Error::InvalidField`] naming `application_type` when `f`
+    /// sets a different type.
     pub fn with(
         mut self,
         f: impl FnOnce(ApplicationUpdate) -> Result<ApplicationUpdate, Error>,
     ) -> Result<Self, Error> {
-        self.fields = f(self.fields)?;
+        let fields = f(self.fields)?;
+        if fields
+            .application_type
+            .is_some_and(|t| t != self.application_type)
+        {
+            return Err(Error::field(
+                "application_type",
+                FieldProblem::Format("is set by NewApplication::new"),
+            ));
+        }
+        self.fields = fields;
         Ok(self)
     }
 }
