@@ -42,6 +42,7 @@ pub mod mail;
 pub mod page;
 pub mod secret;
 pub mod store;
+pub mod tokens;
 
 pub use config::Lifetimes;
 pub use directory::{
