@@ -68,6 +68,8 @@ pub mod memory;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use memory::MemoryStore;
 
