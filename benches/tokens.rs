@@ -46,7 +46,7 @@ struct Setup {
 fn setup(alg: Algorithm) -> Setup {
     let identity = Identity::builder()
         .issuer("https://auth.example.com")
-        .key_encryption_key(EncryptionKey::from_bytes([1; 32]))
+        .key_encryption_key(EncryptionKey::from_bytes(&[1; 32]).unwrap())
         .token_settings(TokenSettings {
             signing_algorithm: alg,
             ..TokenSettings::default()

@@ -20,7 +20,7 @@ async fn main() -> Result<(), idcore::Error> {
         .issuer("https://auth.example.com")
         .environment(Environment::Sandbox)
         // Signing keys are stored encrypted under this key; a real host loads it from a secret.
-        .key_encryption_key(EncryptionKey::from_bytes([42; 32]))
+        .key_encryption_key(EncryptionKey::from_bytes(&[42; 32]).unwrap())
         .store(MemoryStore::new())
         .build()?;
     println!(

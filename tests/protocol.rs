@@ -31,7 +31,7 @@ async fn fixture() -> Fixture {
     let identity = Identity::builder()
         .issuer("https://auth.example.com")
         .clock(clock.clone())
-        .key_encryption_key(EncryptionKey::from_bytes([9; 32]))
+        .key_encryption_key(EncryptionKey::from_bytes(&[9; 32]).unwrap())
         .store(MemoryStore::new())
         .build()
         .unwrap();

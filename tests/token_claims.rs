@@ -24,7 +24,7 @@ async fn fixture() -> Fixture {
         .issuer("https://auth.example.com")
         .environment(Environment::Sandbox)
         .clock(clock)
-        .key_encryption_key(EncryptionKey::from_bytes([5; 32]))
+        .key_encryption_key(EncryptionKey::from_bytes(&[5; 32]).unwrap())
         .store(MemoryStore::new())
         .build()
         .unwrap();
@@ -63,11 +63,21 @@ fn valid_claims() -> Value {
 
 impl Fixture {
     fn sign(&self, claims: &Value) -> String {
-        jws::encode_token("at+jwt", claims.to_string().as_bytes(), &self.key).unwrap()
+        jws::encode(
+            &jws::Header::for_key(&self.key).with_typ("at+jwt"),
+            claims.to_string().as_bytes(),
+            &self.key,
+        )
+        .unwrap()
     }
 
     fn sign_raw(&self, claims: &str) -> String {
-        jws::encode_token("at+jwt", claims.as_bytes(), &self.key).unwrap()
+        jws::encode(
+            &jws::Header::for_key(&self.key).with_typ("at+jwt"),
+            claims.as_bytes(),
+            &self.key,
+        )
+        .unwrap()
     }
 
     async fn problem(&self, token: &str) -> TokenProblem {
@@ -227,7 +237,12 @@ async fn other_token_types_are_refused() {
         f.problem(&f.sign(&with("jtt", json!("refresh")))).await,
         TokenProblem::Type
     );
-    let id_typed = jws::encode_token("JWT", valid_claims().to_string().as_bytes(), &f.key).unwrap();
+    let id_typed = jws::encode(
+        &jws::Header::for_key(&f.key).with_typ("JWT"),
+        valid_claims().to_string().as_bytes(),
+        &f.key,
+    )
+    .unwrap();
     assert_eq!(f.problem(&id_typed).await, TokenProblem::Type);
 }
 
@@ -252,7 +267,12 @@ async fn another_organizations_key_does_not_verify() {
     let key = KeyPair::generate(Algorithm::Es256).unwrap();
     f.identity.tokens().import_key(&other, &key).await.unwrap();
     // Signed by org B's key, claiming to be org A's token.
-    let token = jws::encode_token("at+jwt", valid_claims().to_string().as_bytes(), &key).unwrap();
+    let token = jws::encode(
+        &jws::Header::for_key(&key).with_typ("at+jwt"),
+        valid_claims().to_string().as_bytes(),
+        &key,
+    )
+    .unwrap();
     assert_eq!(f.problem(&token).await, TokenProblem::UnknownKey);
 }
 

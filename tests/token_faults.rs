@@ -33,7 +33,7 @@ async fn fixture() -> Fixture {
     let identity = Identity::builder()
         .issuer("https://auth.example.com")
         .clock(clock.clone())
-        .key_encryption_key(EncryptionKey::from_bytes([3; 32]))
+        .key_encryption_key(EncryptionKey::from_bytes(&[3; 32]).unwrap())
         .store(store.clone())
         .build()
         .unwrap();

@@ -71,6 +71,8 @@ pub mod tokens;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use memory::MemoryStore;
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore, TokenStore};

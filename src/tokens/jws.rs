@@ -1,113 +1,780 @@
-//! STUB (lead's placeholder until the crypto core lands).
-#![allow(missing_docs)]
+//! Compact JWS, strict: encode with a [`KeyPair`], decode untrusted input, verify with a
+//! [`PublicKey`].
+//!
+//! [`decode`] never panics and rejects, before any signature is checked:
+//! - input over [`MAX_TOKEN_LEN`] bytes (at once, without scanning it);
+//! - anything but exactly three non-empty segments (an empty signature is
+//!   [`JwsError::EmptySignature`]);
+//! - base64url that is padded (`=`), uses the standard alphabet, or is not canonical (non-zero
+//!   trailing bits, impossible lengths);
+//! - a header that is not a JSON object, is not UTF-8, or repeats a member (after unescaping,
+//!   at any depth);
+//! - a missing `alg`, or any `alg` but `ES256`, `EdDSA`, `RS256`, `PS256` (so `none`, `None`,
+//!   `NONE`, `HS256`, `ES384` … are all [`JwsError::UnsupportedAlgorithm`]);
+//! - a `crit` member ([`JwsError::CriticalHeader`]): idcore understands no extension;
+//! - `jwk`, `jku`, `x5c` or `x5u` members ([`JwsError::EmbeddedKey`]): keys named by a token are
+//!   never used;
+//! - a `kid` or `typ` that is not a string, or a `kid` over [`MAX_KID_LEN`] bytes.
+//!
+//! `kid` is opaque: any string (slashes, quotes, NUL …) is returned as is, and the caller looks
+//! it up by exact match (see [`Jwks::find`](super::keys::Jwks::find)); nothing is ever fetched.
+//!
+//! [`verify`] then checks that the header's `alg` is the key's one algorithm (RS256 is never
+//! verified with a PS256 key, nor the reverse) and the signature with ring.
+//!
+//! The claims are not interpreted here: [`Decoded::payload`] gives their bytes and
+//! [`parse_object_strict`] parses them, rejecting duplicate members at any depth.
+//!
+//! Cost: decoding allocates once for the header, payload and signature bytes and once for
+//! `kid` + `typ`; the header is parsed in place without building a JSON tree.
 
-use super::keys::{KeyPair, PublicKey};
-use crate::secret::base64url;
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
 
-#[derive(Debug)]
-pub struct JwsError;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
-pub struct Header {
-    alg: String,
-    typ: Option<String>,
-    kid: Option<String>,
+use super::keys::{Algorithm, KeyError, KeyPair, MAX_SIGNATURE_LEN, PublicKey};
+
+/// The longest token [`decode`] accepts (and [`encode`] produces): 16 KiB.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// The longest `kid`, in bytes, accepted in a header.
+pub const MAX_KID_LEN: usize = 256;
+
+/// Why a token was rejected, or could not be produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwsError {
+    /// The input is longer than [`MAX_TOKEN_LEN`].
+    #[error("token is longer than {MAX_TOKEN_LEN} bytes")]
+    TooLarge,
+    /// Not exactly three segments, or an empty header or payload segment.
+    #[error("token is not three dot-separated segments")]
+    Malformed,
+    /// A segment that is not canonical, unpadded base64url.
+    #[error("token segment is not canonical base64url without padding")]
+    Base64,
+    /// The header is not a JSON object of UTF-8 text with string `alg`, `kid` and `typ`.
+    #[error("token header is not a valid JSON object")]
+    InvalidHeader,
+    /// A JSON object repeats a member name.
+    #[error("duplicate JSON member")]
+    DuplicateMember,
+    /// Bytes that are not exactly one JSON object of UTF-8 text.
+    #[error("not a JSON object")]
+    InvalidJson,
+    /// The header has no `alg`.
+    #[error("token header has no alg")]
+    MissingAlgorithm,
+    /// An `alg` other than ES256, EdDSA, RS256 or PS256 (`none` and HMAC included).
+    #[error("token algorithm is not allowed")]
+    UnsupportedAlgorithm,
+    /// The header has a `crit` member: no extension is understood.
+    #[error("token header has crit: no extension is supported")]
+    CriticalHeader,
+    /// The header names a key (`jwk`, `jku`, `x5c`, `x5u`); such keys are never used.
+    #[error("token header names its own key (jwk, jku, x5c or x5u)")]
+    EmbeddedKey,
+    /// A `kid` longer than [`MAX_KID_LEN`] bytes.
+    #[error("token kid is longer than {MAX_KID_LEN} bytes")]
+    KidTooLong,
+    /// The signature segment is empty.
+    #[error("token signature is empty")]
+    EmptySignature,
+    /// The header's `alg` is not the one algorithm of the key.
+    #[error("token algorithm differs from the key's algorithm")]
+    AlgorithmMismatch,
+    /// The signature does not verify with the key.
+    #[error("token signature is invalid")]
+    BadSignature,
+    /// [`encode`] was given claims that are not a JSON object.
+    #[error("claims must be a serialized JSON object")]
+    ClaimsNotObject,
+    /// Signing failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
-impl Header {
-    pub fn typ(&self) -> Option<&str> {
-        self.typ.as_deref()
-    }
-    pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
-    }
+/// The protected header idcore writes: `alg`, and optionally `kid` and `typ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The signing algorithm; must be the key's.
+    pub alg: Algorithm,
+    /// The key id (idcore's keys: the RFC 7638 thumbprint).
+    pub kid: Option<&'a str>,
+    /// The media type (`JWT`, `at+jwt` …).
+    pub typ: Option<&'a str>,
 }
 
-pub struct Decoded<'a> {
-    header: Header,
-    signing_input: &'a str,
-    payload: Vec<u8>,
-    signature: Vec<u8>,
-}
-
-impl Decoded<'_> {
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-    pub fn payload(&self) -> &[u8] {
-        &self.payload
-    }
-}
-
-pub fn encode_token(typ: &str, claims: &[u8], key: &KeyPair) -> Result<String, JwsError> {
-    let header = serde_json::json!({"alg": key.algorithm().as_str(), "kid": key.kid(), "typ": typ});
-    let mut out = base64url(header.to_string().as_bytes());
-    out.push('.');
-    out.push_str(&base64url(claims));
-    let sig = key.sign(out.as_bytes()).map_err(|_| JwsError)?;
-    out.push('.');
-    out.push_str(&base64url(&sig));
-    Ok(out)
-}
-
-fn b64(s: &str) -> Result<Vec<u8>, JwsError> {
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return Err(JwsError),
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
+impl<'a> Header<'a> {
+    /// `alg` and `kid` of `key`, no `typ`.
+    pub fn for_key(key: &'a KeyPair) -> Self {
+        Self {
+            alg: key.algorithm(),
+            kid: Some(key.kid()),
+            typ: None,
         }
     }
+
+    /// The same header with `typ`.
+    pub fn with_typ(self, typ: &'a str) -> Self {
+        Self {
+            typ: Some(typ),
+            ..self
+        }
+    }
+}
+
+/// Signs `claims_json` (a serialized JSON object) into a compact JWS:
+/// `base64url(header) . base64url(claims) . base64url(signature)`.
+///
+/// The header is written as `{"alg":…,"kid":…,"typ":…}` (members present in `header` only).
+///
+/// # Errors
+/// [`JwsError::AlgorithmMismatch`] if `header.alg` is not the key's algorithm;
+/// [`JwsError::KidTooLong`]; [`JwsError::ClaimsNotObject`] unless `claims_json` is `{…}`;
+/// [`JwsError::TooLarge`] if the token would exceed [`MAX_TOKEN_LEN`];
+/// [`JwsError::Key`] if signing fails.
+pub fn encode(header: &Header<'_>, claims_json: &[u8], key: &KeyPair) -> Result<String, JwsError> {
+    if header.alg != key.algorithm() {
+        return Err(JwsError::AlgorithmMismatch);
+    }
+    if header.kid.is_some_and(|kid| kid.len() > MAX_KID_LEN) {
+        return Err(JwsError::KidTooLong);
+    }
+    let trimmed = claims_json.trim_ascii();
+    if trimmed.first() != Some(&b'{') || trimmed.last() != Some(&b'}') {
+        return Err(JwsError::ClaimsNotObject);
+    }
+
+    let mut json =
+        String::with_capacity(32 + header.kid.map_or(0, str::len) + header.typ.map_or(0, str::len));
+    json.push_str("{\"alg\":\"");
+    json.push_str(header.alg.name());
+    if let Some(kid) = header.kid {
+        json.push_str("\",\"kid\":\"");
+        push_json_str(&mut json, kid);
+    }
+    if let Some(typ) = header.typ {
+        json.push_str("\",\"typ\":\"");
+        push_json_str(&mut json, typ);
+    }
+    json.push_str("\"}");
+
+    let sig_len = key.public_key().signature_len();
+    let total =
+        encoded_len(json.len()) + 1 + encoded_len(claims_json.len()) + 1 + encoded_len(sig_len);
+    if total > MAX_TOKEN_LEN {
+        return Err(JwsError::TooLarge);
+    }
+    let mut out = String::with_capacity(total);
+    encode_into(json.as_bytes(), &mut out);
+    out.push('.');
+    encode_into(claims_json, &mut out);
+    let mut buf = [0u8; MAX_SIGNATURE_LEN];
+    let sig = key.sign_into(out.as_bytes(), &mut buf)?;
+    out.push('.');
+    encode_into(sig, &mut out);
     Ok(out)
 }
 
-pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
-    let mut parts = token.split('.');
-    let (h, p, s) = (
-        parts.next().ok_or(JwsError)?,
-        parts.next().ok_or(JwsError)?,
-        parts.next().ok_or(JwsError)?,
-    );
-    if parts.next().is_some() {
-        return Err(JwsError);
+/// A token that passed [`decode`]'s structural checks; its signature is not yet verified.
+pub struct Decoded<'a> {
+    signing_input: &'a str,
+    alg: Algorithm,
+    extra_members: bool,
+    /// header JSON ‖ payload ‖ signature
+    bytes: Vec<u8>,
+    header_len: usize,
+    payload_end: usize,
+    /// kid ‖ typ
+    text: String,
+    kid_len: Option<usize>,
+    has_typ: bool,
+}
+
+impl<'a> Decoded<'a> {
+    /// The header's `alg` (one of the four supported algorithms).
+    pub fn alg(&self) -> Algorithm {
+        self.alg
     }
-    let hv: serde_json::Value = serde_json::from_slice(&b64(h)?).map_err(|_| JwsError)?;
-    let alg = hv
-        .get("alg")
-        .and_then(|v| v.as_str())
-        .ok_or(JwsError)?
-        .to_owned();
-    let header = Header {
-        alg,
-        typ: hv.get("typ").and_then(|v| v.as_str()).map(str::to_owned),
-        kid: hv.get("kid").and_then(|v| v.as_str()).map(str::to_owned),
+
+    /// The header's `kid`, unescaped, exactly as sent: an opaque lookup key.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid_len.and_then(|n| self.text.get(..n))
+    }
+
+    /// The header's `typ`, unescaped.
+    pub fn typ(&self) -> Option<&str> {
+        if self.has_typ {
+            self.text.get(self.kid_len.unwrap_or(0)..)
+        } else {
+            None
+        }
+    }
+
+    /// `alg`, `kid` and `typ` as a [`Header`].
+    pub fn header(&self) -> Header<'_> {
+        Header {
+            alg: self.alg,
+            kid: self.kid(),
+            typ: self.typ(),
+        }
+    }
+
+    /// Whether the header had members besides `alg`, `kid` and `typ` (e.g. `cty`, `x5t`);
+    /// the rejected ones (`crit`, `jwk`, `jku`, `x5c`, `x5u`) never get this far.
+    pub fn has_extra_header_members(&self) -> bool {
+        self.extra_members
+    }
+
+    /// The decoded header JSON.
+    pub fn header_json(&self) -> &[u8] {
+        &self.bytes[..self.header_len]
+    }
+
+    /// `base64url(header) . base64url(payload)`: the bytes the signature covers.
+    pub fn signing_input(&self) -> &'a [u8] {
+        self.signing_input.as_bytes()
+    }
+
+    /// The decoded payload (the claims JSON, not yet parsed: see [`parse_object_strict`]).
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.header_len..self.payload_end]
+    }
+
+    /// The decoded signature (never empty).
+    pub fn signature(&self) -> &[u8] {
+        &self.bytes[self.payload_end..]
+    }
+}
+
+impl fmt::Debug for Decoded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoded")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid())
+            .field("typ", &self.typ())
+            .field("extra_header_members", &self.extra_members)
+            .field("payload_len", &self.payload().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits and decodes a compact JWS and parses its header, strictly (see the module docs).
+/// The signature is not checked: call [`verify`] with the key the caller picked by
+/// [`Decoded::kid`].
+///
+/// # Errors
+/// [`JwsError::TooLarge`], [`JwsError::Malformed`], [`JwsError::EmptySignature`],
+/// [`JwsError::Base64`], [`JwsError::InvalidHeader`], [`JwsError::DuplicateMember`],
+/// [`JwsError::MissingAlgorithm`], [`JwsError::UnsupportedAlgorithm`],
+/// [`JwsError::CriticalHeader`], [`JwsError::EmbeddedKey`], [`JwsError::KidTooLong`].
+pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
+    let raw = token.as_bytes();
+    if raw.len() > MAX_TOKEN_LEN {
+        return Err(JwsError::TooLarge);
+    }
+    let first = raw
+        .iter()
+        .position(|&b| b == b'.')
+        .ok_or(JwsError::Malformed)?;
+    let second = raw[first + 1..]
+        .iter()
+        .position(|&b| b == b'.')
+        .ok_or(JwsError::Malformed)?
+        + first
+        + 1;
+    let (h, p, s) = (&raw[..first], &raw[first + 1..second], &raw[second + 1..]);
+    if s.contains(&b'.') || h.is_empty() || p.is_empty() {
+        return Err(JwsError::Malformed);
+    }
+    if s.is_empty() {
+        return Err(JwsError::EmptySignature);
+    }
+
+    let header_len = decoded_len(h.len())?;
+    let payload_len = decoded_len(p.len())?;
+    let sig_len = decoded_len(s.len())?;
+    let payload_end = header_len + payload_len;
+    let mut bytes = vec![0u8; payload_end + sig_len];
+    decode_into(h, &mut bytes[..header_len])?;
+
+    let (alg, extra_members, text, kid_len, has_typ) = {
+        let parsed = parse_header(&bytes[..header_len])?;
+        if parsed.kid.as_ref().is_some_and(|k| k.len() > MAX_KID_LEN) {
+            return Err(JwsError::KidTooLong);
+        }
+        let kid = parsed.kid.as_deref();
+        let typ = parsed.typ.as_deref();
+        let mut text = String::new();
+        if kid.is_some() || typ.is_some() {
+            text.reserve_exact(kid.map_or(0, str::len) + typ.map_or(0, str::len));
+            text.push_str(kid.unwrap_or(""));
+            text.push_str(typ.unwrap_or(""));
+        }
+        (
+            parsed.alg,
+            parsed.extra,
+            text,
+            kid.map(str::len),
+            typ.is_some(),
+        )
     };
+
+    decode_into(p, &mut bytes[header_len..payload_end])?;
+    decode_into(s, &mut bytes[payload_end..])?;
     Ok(Decoded {
-        header,
-        signing_input: &token[..h.len() + 1 + p.len()],
-        payload: b64(p)?,
-        signature: b64(s)?,
+        signing_input: &token[..second],
+        alg,
+        extra_members,
+        bytes,
+        header_len,
+        payload_end,
+        text,
+        kid_len,
+        has_typ,
     })
 }
 
+/// Checks that `decoded` was signed by `key`: the header's `alg` must be the key's one
+/// algorithm, then ring verifies the signature over the signing input.
+///
+/// # Errors
+/// [`JwsError::AlgorithmMismatch`]; [`JwsError::BadSignature`] (including ES256 signatures in
+/// DER form or of all zeros).
 pub fn verify(decoded: &Decoded<'_>, key: &PublicKey) -> Result<(), JwsError> {
-    if decoded.header.alg != key.algorithm().as_str() {
-        return Err(JwsError);
+    if decoded.alg != key.algorithm() {
+        return Err(JwsError::AlgorithmMismatch);
     }
-    if key.verify(decoded.signing_input.as_bytes(), &decoded.signature) {
+    if key.verify(decoded.signing_input(), decoded.signature()) {
         Ok(())
     } else {
-        Err(JwsError)
+        Err(JwsError::BadSignature)
+    }
+}
+
+/// Parses `bytes` as exactly one JSON object of UTF-8 text, rejecting a member name repeated
+/// in any object at any depth (after unescaping). Nesting is limited to 128 levels.
+///
+/// # Errors
+/// [`JwsError::DuplicateMember`]; [`JwsError::InvalidJson`] for anything else that is not one
+/// JSON object (other JSON values, trailing data, invalid UTF-8, lone surrogates …).
+pub fn parse_object_strict(bytes: &[u8]) -> Result<Map<String, Value>, JwsError> {
+    let failure = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = de
+        .deserialize_map(StrictVisitor { failure: &failure })
+        .and_then(|value| de.end().map(|()| value));
+    match parsed {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(JwsError::InvalidJson),
+        Err(_) => Err(failure.take().unwrap_or(JwsError::InvalidJson)),
+    }
+}
+
+/// Base64url without padding (RFC 7515 `BASE64URL`).
+pub fn base64url_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(encoded_len(bytes.len()));
+    encode_into(bytes, &mut out);
+    out
+}
+
+/// Decodes base64url without padding, strictly: no `=`, no standard-alphabet characters, no
+/// whitespace, zero trailing bits.
+///
+/// # Errors
+/// [`JwsError::Base64`].
+pub fn base64url_decode(text: &str) -> Result<Vec<u8>, JwsError> {
+    let mut out = vec![0u8; decoded_len(text.len())?];
+    decode_into(text.as_bytes(), &mut out)?;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header parsing
+
+struct ParsedHeader<'h> {
+    alg: Algorithm,
+    kid: Option<Cow<'h, str>>,
+    typ: Option<Cow<'h, str>>,
+    extra: bool,
+}
+
+fn parse_header(json: &[u8]) -> Result<ParsedHeader<'_>, JwsError> {
+    let failure = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let parsed = de
+        .deserialize_map(HeaderVisitor { failure: &failure })
+        .and_then(|header| de.end().map(|()| header));
+    parsed.map_err(|_| failure.take().unwrap_or(JwsError::InvalidHeader))
+}
+
+/// Records the precise reason in `failure` and returns an opaque serde error to unwind with.
+fn fail<E: de::Error>(failure: &Cell<Option<JwsError>>, reason: JwsError) -> E {
+    failure.set(Some(reason));
+    E::custom("rejected")
+}
+
+struct HeaderVisitor<'c> {
+    failure: &'c Cell<Option<JwsError>>,
+}
+
+impl<'de> Visitor<'de> for HeaderVisitor<'_> {
+    type Value = ParsedHeader<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut alg: Option<Cow<'de, str>> = None;
+        let mut kid: Option<Cow<'de, str>> = None;
+        let mut typ: Option<Cow<'de, str>> = None;
+        let mut others: Vec<String> = Vec::new();
+        while let Some(CowStr(name)) = map.next_key()? {
+            let slot = match &*name {
+                "alg" => &mut alg,
+                "kid" => &mut kid,
+                "typ" => &mut typ,
+                "crit" => return Err(fail(self.failure, JwsError::CriticalHeader)),
+                "jwk" | "jku" | "x5c" | "x5u" => {
+                    return Err(fail(self.failure, JwsError::EmbeddedKey));
+                }
+                _ => {
+                    if others.iter().any(|seen| *seen == *name) {
+                        return Err(fail(self.failure, JwsError::DuplicateMember));
+                    }
+                    map.next_value_seed(StrictVisitor {
+                        failure: self.failure,
+                    })?;
+                    others.push(name.into_owned());
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(fail(self.failure, JwsError::DuplicateMember));
+            }
+            let CowStr(value) = map.next_value()?;
+            *slot = Some(value);
+        }
+        let alg = alg.ok_or_else(|| fail(self.failure, JwsError::MissingAlgorithm))?;
+        let alg = Algorithm::from_name(&alg)
+            .ok_or_else(|| fail(self.failure, JwsError::UnsupportedAlgorithm))?;
+        Ok(ParsedHeader {
+            alg,
+            kid,
+            typ,
+            extra: !others.is_empty(),
+        })
+    }
+}
+
+/// A JSON string, borrowed from the input when it has no escapes.
+struct CowStr<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// Builds a [`Value`], rejecting duplicate member names at every depth.
+#[derive(Clone, Copy)]
+struct StrictVisitor<'c> {
+    failure: &'c Cell<Option<JwsError>>,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictVisitor<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictVisitor<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if object.contains_key(&name) {
+                return Err(fail(self.failure, JwsError::DuplicateMember));
+            }
+            let value = map.next_value_seed(self)?;
+            object.insert(name, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Base64url
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// ASCII byte → 6-bit value, or 0xff for bytes outside the base64url alphabet.
+const DECODE: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+const fn encoded_len(len: usize) -> usize {
+    len / 3 * 4 + [0, 2, 3][len % 3]
+}
+
+/// The decoded length of `len` unpadded base64url characters; a length ≡ 1 (mod 4) is invalid.
+fn decoded_len(len: usize) -> Result<usize, JwsError> {
+    match len % 4 {
+        0 => Ok(len / 4 * 3),
+        2 => Ok(len / 4 * 3 + 1),
+        3 => Ok(len / 4 * 3 + 2),
+        _ => Err(JwsError::Base64),
+    }
+}
+
+fn encode_into(bytes: &[u8], out: &mut String) {
+    let sym = |n: u32, shift: u32| char::from(ALPHABET[((n >> shift) & 0x3f) as usize]);
+    let mut chunks = bytes.chunks_exact(3);
+    for c in &mut chunks {
+        let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
+        out.push(sym(n, 18));
+        out.push(sym(n, 12));
+        out.push(sym(n, 6));
+        out.push(sym(n, 0));
+    }
+    match *chunks.remainder() {
+        [a] => {
+            let n = u32::from(a) << 16;
+            out.push(sym(n, 18));
+            out.push(sym(n, 12));
+        }
+        [a, b] => {
+            let n = u32::from(a) << 16 | u32::from(b) << 8;
+            out.push(sym(n, 18));
+            out.push(sym(n, 12));
+            out.push(sym(n, 6));
+        }
+        _ => {}
+    }
+}
+
+/// Decodes `text` into `out`, which must be exactly `decoded_len(text.len())` bytes long.
+fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), JwsError> {
+    let full = text.len() / 4;
+    let (body, tail) = text.split_at(full * 4);
+    let (out_body, out_tail) = out.split_at_mut_checked(full * 3).ok_or(JwsError::Base64)?;
+    // Invalid characters map to 0xff: OR-ing every looked-up value and checking the top bits
+    // once at the end keeps the loop branch-free.
+    let mut invalid = 0u8;
+    for (c, o) in body.chunks_exact(4).zip(out_body.chunks_exact_mut(3)) {
+        let (a, b, x, d) = (
+            DECODE[usize::from(c[0])],
+            DECODE[usize::from(c[1])],
+            DECODE[usize::from(c[2])],
+            DECODE[usize::from(c[3])],
+        );
+        invalid |= a | b | x | d;
+        let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(x) << 6 | u32::from(d);
+        o[0] = (n >> 16) as u8;
+        o[1] = (n >> 8) as u8;
+        o[2] = n as u8;
+    }
+    match (tail, out_tail) {
+        ([], []) => {}
+        ([a, b], [o0]) => {
+            let (a, b) = (DECODE[usize::from(*a)], DECODE[usize::from(*b)]);
+            // Canonical: the 4 bits past the last byte are zero.
+            invalid |= a | b | if b & 0x0f != 0 { 0xff } else { 0 };
+            *o0 = a << 2 | b >> 4;
+        }
+        ([a, b, c], [o0, o1]) => {
+            let (a, b, c) = (
+                DECODE[usize::from(*a)],
+                DECODE[usize::from(*b)],
+                DECODE[usize::from(*c)],
+            );
+            // Canonical: the 2 bits past the last byte are zero.
+            invalid |= a | b | c | if c & 0x03 != 0 { 0xff } else { 0 };
+            *o0 = a << 2 | b >> 4;
+            *o1 = b << 4 | c >> 2;
+        }
+        _ => return Err(JwsError::Base64),
+    }
+    if invalid & 0xc0 != 0 {
+        return Err(JwsError::Base64);
+    }
+    Ok(())
+}
+
+/// Appends `s` JSON-escaped (without the surrounding quotes).
+fn push_json_str(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        return;
+    }
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let n = u32::from(c) as usize;
+                out.push_str("\\u00");
+                out.push(char::from(HEX[n >> 4]));
+                out.push(char::from(HEX[n & 0xf]));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_rfc4648_vectors() {
+        let vectors: [(&[u8], &str); 7] = [
+            (b"", ""),
+            (b"f", "Zg"),
+            (b"fo", "Zm8"),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg"),
+            (b"fooba", "Zm9vYmE"),
+            (&[0xfb, 0xff, 0xbf], "-_-_"),
+        ];
+        for (bytes, text) in vectors {
+            assert_eq!(base64url_encode(bytes), text);
+            assert_eq!(base64url_decode(text).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn base64url_round_trips_every_length_and_byte() {
+        let data: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        for len in 0..data.len() {
+            let text = base64url_encode(&data[..len]);
+            assert_eq!(base64url_decode(&text).unwrap(), &data[..len], "len {len}");
+        }
+    }
+
+    #[test]
+    fn base64url_rejects_padding_other_alphabets_and_noncanonical_tails() {
+        for bad in [
+            "Zg==",
+            "Zg=",
+            "Zm8=",
+            "Z",
+            "Zm9vY",
+            "Zh",
+            "Zm9",
+            "Zm+v",
+            "Zm/v",
+            "Zm9v\n",
+            " Zm9v",
+            "Zm.v",
+            "Zm9\u{e9}",
+        ] {
+            assert_eq!(base64url_decode(bad), Err(JwsError::Base64), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped_in_headers() {
+        let mut out = String::new();
+        push_json_str(&mut out, "a\"b\\c\u{0}\n/é");
+        assert_eq!(out, "a\\\"b\\\\c\\u0000\\u000a/é");
+        let parsed: String = serde_json::from_str(&format!("\"{out}\"")).unwrap();
+        assert_eq!(parsed, "a\"b\\c\u{0}\n/é");
+    }
+
+    #[test]
+    fn strict_objects_reject_duplicates_at_any_depth() {
+        assert!(parse_object_strict(br#"{"a":1,"b":{"c":[{"d":1}]}}"#).is_ok());
+        for dup in [
+            &br#"{"a":1,"a":2}"#[..],
+            br#"{"a":1,"\u0061":2}"#,
+            br#"{"x":{"a":1,"a":1}}"#,
+            br#"{"x":[{"a":1,"a":1}]}"#,
+        ] {
+            assert_eq!(parse_object_strict(dup), Err(JwsError::DuplicateMember));
+        }
+        for bad in [
+            &b"[]"[..],
+            b"1",
+            b"",
+            b"{} {}",
+            b"{\"a\":\"\xff\"}",
+            br#"{"a":"\ud800"}"#,
+        ] {
+            assert_eq!(parse_object_strict(bad), Err(JwsError::InvalidJson));
+        }
     }
 }

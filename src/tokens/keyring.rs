@@ -207,11 +207,12 @@ impl KeyRing {
         let mut verifying = HashMap::with_capacity(records.len());
         for r in &records {
             let public = if r.kid == newest.kid {
-                signing.public_key()
+                signing.public_key().clone()
             } else {
                 keys::open(r.algorithm, &r.sealed_private_key, encryption)
                     .map_err(|_| Error::Keys("the key-encryption key cannot open a stored signing key (wrong key or tampered data)"))?
                     .public_key()
+                    .clone()
             };
             verifying.insert(r.kid.clone(), (public, r.retires_at));
         }

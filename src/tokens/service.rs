@@ -706,13 +706,12 @@ impl<'a, S: TokenStore> Tokens<'a, S> {
         let config = self.identity.config();
         let decoded =
             jws::decode(token).map_err(|_| Error::InvalidToken(TokenProblem::Malformed))?;
-        if decoded.header().typ() != Some(TYP_ACCESS) {
+        if decoded.typ() != Some(TYP_ACCESS) {
             return Err(Error::InvalidToken(TokenProblem::Type));
         }
         let claims: AccessClaims<'_> = serde_json::from_slice(decoded.payload())
             .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?;
         let kid = decoded
-            .header()
             .kid()
             .ok_or(Error::InvalidToken(TokenProblem::Header))?;
         let now = self.identity.now();
@@ -966,15 +965,19 @@ pub fn sign_pair(
     state: Option<&str>,
 ) -> Result<(String, String), Error> {
     let access_json = serde_json::to_vec(access).map_err(|_| Error::ApiMisuse("access claims"))?;
-    let access_token = jws::encode_token(TYP_ACCESS, &access_json, key)
-        .map_err(|_| Error::Keys("signing failed"))?;
+    let access_token = jws::encode(
+        &jws::Header::for_key(key).with_typ(TYP_ACCESS),
+        &access_json,
+        key,
+    )
+    .map_err(|_| Error::Keys("signing failed"))?;
     let alg = key.algorithm();
     id.at_hash = Some(keys::half_hash(alg, access_token.as_bytes()));
     id.c_hash = code.map(|c| keys::half_hash(alg, c.as_bytes()));
     id.s_hash = state.map(|s| keys::half_hash(alg, s.as_bytes()));
     let id_json = serde_json::to_vec(&id).map_err(|_| Error::ApiMisuse("id claims"))?;
-    let id_token =
-        jws::encode_token(TYP_ID, &id_json, key).map_err(|_| Error::Keys("signing failed"))?;
+    let id_token = jws::encode(&jws::Header::for_key(key).with_typ(TYP_ID), &id_json, key)
+        .map_err(|_| Error::Keys("signing failed"))?;
     Ok((access_token, id_token))
 }
 
