@@ -2,9 +2,14 @@
 //!
 //! Runs when built with `--features postgres` and `IDCORE_TEST_POSTGRES_URL` names a database
 //! (`postgres://postgres@127.0.0.1:5432/test`); otherwise every test passes without doing
-//! anything and the binary says once that the PostgreSQL tests were skipped. Each test works in
-//! its own fresh schema (`idcore_test_<time>_<pid>_<n>`), dropped at its end; schemas that a
-//! crashed run left behind are dropped by the next run once they are an hour old.
+//! anything and the binary says once that the PostgreSQL tests were skipped.
+//!
+//! Each test works in its own fresh, migrated schema (`idcore_test_<time>_<pid>_<n>`): the
+//! public conformance suite (every check, `Isolation::Exclusive`, plus its restart checks
+//! across a reopened store) and this adapter's own checks (migrations racing, concurrency,
+//! revocation racing rotation, purge, precision, corrupted rows). The adapter's own tests drop
+//! their schema at their end; the suite's tests cannot, so the next run drops every schema of a
+//! process that has ended (and any older than an hour).
 
 #[cfg(not(feature = "postgres"))]
 #[test]
@@ -69,15 +74,7 @@ mod postgres {
             };
             drop_stale_schemas(&url).await;
             static NEXT: AtomicU32 = AtomicU32::new(0);
-            let seconds = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .expect("the clock is after 1970")
-                .as_secs();
-            let schema = format!(
-                "idcore_test_{seconds}_{}_{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::SeqCst)
-            );
+            let schema = schema_name(&NEXT.fetch_add(1, Ordering::SeqCst).to_string());
             let store = open(&url, &schema);
             store.migrate().await.expect("migrations apply");
             Some(Self { store, url })
@@ -118,7 +115,26 @@ mod postgres {
             .expect("a valid schema name")
     }
 
-    /// Drops the test schemas (of any run) older than an hour, once per test binary.
+    /// The current unix time, in seconds.
+    fn unix_seconds() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs()
+    }
+
+    /// A schema name for this process: `idcore_test_<unix seconds>_<pid>_<suffix>`.
+    fn schema_name(suffix: &str) -> String {
+        format!(
+            "idcore_test_{}_{}_{suffix}",
+            unix_seconds(),
+            std::process::id()
+        )
+    }
+
+    /// Drops, once per test binary, the test schemas that earlier runs left behind: those of a
+    /// process that has ended (on Linux), and any older than an hour. Schemas of this process,
+    /// and of other live runs, are left alone.
     async fn drop_stale_schemas(url: &str) {
         static DONE: AtomicBool = AtomicBool::new(false);
         if DONE.swap(true, Ordering::SeqCst) {
@@ -133,15 +149,19 @@ mod postgres {
             )
             .await
             .expect("schemas listed");
-        let hour_ago = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("the clock is after 1970")
-            .as_secs()
-            .saturating_sub(3600);
+        let hour_ago = unix_seconds().saturating_sub(3600);
+        let me = std::process::id();
         for row in rows {
             let name: String = row.get(0);
-            let created = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok());
-            if created.is_some_and(|t| t < hour_ago) {
+            let mut parts = name.split('_').skip(2);
+            let created = parts.next().and_then(|s| s.parse::<u64>().ok());
+            let pid = parts.next().and_then(|s| s.parse::<u32>().ok());
+            let (Some(created), Some(pid)) = (created, pid) else {
+                continue;
+            };
+            let ended = cfg!(target_os = "linux")
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+            if pid != me && (ended || created < hour_ago) {
                 let _ = client
                     .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
                     .await;
@@ -308,6 +328,69 @@ mod postgres {
         };
     }
 
+    // ---- the public conformance suite ----
+
+    /// The store of one conformance check: a fresh schema of its own, so the suite runs with
+    /// `Isolation::Exclusive` (environment-wide totals checked exactly). `None` without a
+    /// database. The macro's tests cannot clean up after themselves: their schemas are dropped
+    /// by a later run (see [`drop_stale_schemas`]).
+    async fn make() -> Option<PostgresStore> {
+        Fresh::new().await.map(|fresh| fresh.store)
+    }
+
+    /// One `#[tokio::test]` per check of `idcore::store::conformance`, from the suite's own list
+    /// (the callback form of `conformance_tests!`, so that each test can skip without a
+    /// database).
+    macro_rules! postgres_conformance {
+        (plain: $($check:ident),+; isolated: $($isolated:ident),+;) => {
+            mod suite {
+                use idcore::store::conformance::{self, Isolation};
+
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $check() {
+                        let Some(store) = super::make().await else { return };
+                        conformance::$check(&store).await;
+                    }
+                )+
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $isolated() {
+                        let Some(store) = super::make().await else { return };
+                        conformance::$isolated(&store, Isolation::Exclusive).await;
+                    }
+                )+
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn every_check_at_once() {
+                    let Some(store) = super::make().await else { return };
+                    conformance::every_check_at_once(&store).await;
+                }
+            }
+        };
+    }
+    idcore::__conformance_checks!([postgres_conformance][]);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conformance_restart_checks_hold_across_a_reopened_store() {
+        let fresh = fresh!();
+        let state = idcore::store::conformance::restart_prepare(&fresh.store).await;
+        // The first process goes away: every connection of its pool is closed.
+        fresh.store.pool().close();
+        let reopened = fresh.reopen();
+        reopened
+            .migrate()
+            .await
+            .expect("migrate on start-up is idempotent");
+        idcore::store::conformance::restart_verify(&reopened, state).await;
+        Fresh {
+            store: reopened,
+            url: fresh.url,
+        }
+        .drop_schema()
+        .await;
+    }
+
     // ---- migrations ----
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,7 +416,8 @@ mod postgres {
         let Ok(url) = std::env::var(URL_VAR) else {
             return;
         };
-        let schema = format!("idcore_test_{}_race", std::process::id());
+        drop_stale_schemas(&url).await;
+        let schema = schema_name("race");
         let stores: Vec<_> = (0..4).map(|_| open(&url, &schema)).collect();
         let results = migrate_all(&stores).await;
         assert!(results.iter().all(Result::is_ok), "{results:?}");

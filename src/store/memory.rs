@@ -505,7 +505,8 @@ impl OneTimeStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut slots = lock(&self.env(env).one_time);
         sweep(&mut slots, |s| now < s.entry.retain_until);
-        if slots.contains_key(key) {
+        // An entry past its retain_until is forgotten (`take` answers Missing): its key is free.
+        if slots.get(key).is_some_and(|s| now < s.entry.retain_until) {
             return Err(StoreError::AlreadyExists { key: "key" });
         }
         slots.insert(

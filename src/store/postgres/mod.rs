@@ -487,4 +487,108 @@ mod tests {
         }
         assert_eq!(PostgresStore::new(pool()).schema(), DEFAULT_SCHEMA);
     }
+
+    /// Two raw connections to the test database and a scratch schema with a two-row table, when
+    /// `IDCORE_TEST_POSTGRES_URL` is set.
+    async fn scratch() -> Option<(tokio_postgres::Client, tokio_postgres::Client, String)> {
+        let url = std::env::var("IDCORE_TEST_POSTGRES_URL").ok()?;
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("the test database answers");
+            tokio::spawn(connection);
+            clients.push(client);
+        }
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_secs();
+        let schema = format!("idcore_test_{seconds}_{}_errors", std::process::id());
+        clients[0]
+            .batch_execute(&format!(
+                "CREATE SCHEMA \"{schema}\";
+                 CREATE TABLE \"{schema}\".t (id INT PRIMARY KEY, v INT NOT NULL);
+                 CREATE TABLE \"{schema}\".u (k INT CONSTRAINT users_email_key UNIQUE);
+                 INSERT INTO \"{schema}\".t VALUES (1, 0), (2, 0);"
+            ))
+            .await
+            .expect("scratch schema");
+        let second = clients.pop()?;
+        let first = clients.pop()?;
+        Some((first, second, schema))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn database_errors_map_to_the_store_errors_of_the_contract() {
+        let Some((a, b, schema)) = scratch().await else {
+            return;
+        };
+        let t = format!("\"{schema}\".t");
+
+        // A serialization failure (40001): a repeatable-read writer loses to a committed update.
+        a.batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT v FROM {t} WHERE id = 1"
+        ))
+        .await
+        .expect("snapshot taken");
+        b.execute(&format!("UPDATE {t} SET v = 1 WHERE id = 1"), &[])
+            .await
+            .expect("concurrent update");
+        let lost = a
+            .execute(&format!("UPDATE {t} SET v = 2 WHERE id = 1"), &[])
+            .await
+            .expect_err("could not serialize");
+        assert!(matches!(db_error(lost), StoreError::Retryable { .. }));
+        a.batch_execute("ROLLBACK").await.expect("rolled back");
+
+        // A deadlock (40P01): each transaction waits for the other's row.
+        for (client, id) in [(&a, 1), (&b, 2)] {
+            // Detect it quickly where allowed (a superuser setting); the default 1 s works too.
+            let _ = client.batch_execute("SET deadlock_timeout = '50ms'").await;
+            client
+                .batch_execute(&format!("BEGIN; UPDATE {t} SET v = v + 1 WHERE id = {id}"))
+                .await
+                .expect("first row locked");
+        }
+        let (second_a, second_b) = (
+            format!("UPDATE {t} SET v = v + 1 WHERE id = 2"),
+            format!("UPDATE {t} SET v = v + 1 WHERE id = 1"),
+        );
+        let (ra, rb) = tokio::join!(a.execute(&second_a, &[]), b.execute(&second_b, &[]));
+        let victim = match (ra, rb) {
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+            other => panic!("expected exactly one deadlock victim, got {other:?}"),
+        };
+        assert!(matches!(db_error(victim), StoreError::Retryable { .. }));
+        for client in [&a, &b] {
+            client.batch_execute("ROLLBACK").await.expect("rolled back");
+        }
+
+        // Unique violations: by constraint name, and a foreign constraint is a backend failure.
+        let dup = a
+            .execute(&format!("INSERT INTO {t} VALUES (1, 0)"), &[])
+            .await
+            .expect_err("duplicate key");
+        assert!(matches!(db_error(dup), StoreError::Backend { .. }));
+        a.execute(&format!("INSERT INTO \"{schema}\".u VALUES (1)"), &[])
+            .await
+            .expect("first");
+        let taken = a
+            .execute(&format!("INSERT INTO \"{schema}\".u VALUES (1)"), &[])
+            .await
+            .expect_err("taken");
+        assert!(matches!(
+            db_error(taken),
+            StoreError::AlreadyExists { key: "email" }
+        ));
+        let other = a
+            .execute("SELECT 1 / 0", &[])
+            .await
+            .expect_err("division by zero");
+        assert!(matches!(db_error(other), StoreError::Backend { .. }));
+        a.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .await
+            .expect("dropped");
+    }
 }
