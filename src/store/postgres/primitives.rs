@@ -92,38 +92,22 @@ enum Revoke<'a> {
 
 impl PostgresStore {
     /// Inserts a token and, if new, its family's lock row, in one transaction.
+    /// Inserts a token and, if new, its family's lock row: one statement, so both or neither.
     async fn insert_refresh_token_once(
         &self,
         env: Environment,
         record: &RefreshTokenRecord,
     ) -> Result<(), StoreError> {
         let values = RefreshValues::new(env, record);
-        let mut client = self.client().await?;
-        let tx = begin(&mut client).await?;
-        let family = self.sql(
-            "INSERT INTO {schema}.refresh_families (env, family, family_expires_at) \
-             VALUES ($1, $2, $3) ON CONFLICT (env, family) DO NOTHING",
-        );
-        execute(
-            &tx,
-            &family,
-            &[&values.env, &values.family, &values.family_expires_at],
-        )
-        .await?;
-        self.insert_token(&tx, &values).await?;
-        tx.commit().await.map_err(db_error)
-    }
-
-    async fn insert_token<C: deadpool_postgres::GenericClient>(
-        &self,
-        client: &C,
-        values: &RefreshValues<'_>,
-    ) -> Result<(), StoreError> {
         let sql = self.sql(&format!(
-            "INSERT INTO {{schema}}.refresh_tokens ({REFRESH_COLUMNS}) \
+            "WITH family AS (\
+                 INSERT INTO {{schema}}.refresh_families (env, family, family_expires_at) \
+                 VALUES ($1, $3, $12) ON CONFLICT (env, family) DO NOTHING) \
+             INSERT INTO {{schema}}.refresh_tokens ({REFRESH_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ));
-        execute(client, &sql, &values.params()).await.map(drop)
+        let client = self.client().await?;
+        execute(&client, &sql, &values.params()).await.map(drop)
     }
 
     /// The stored token, read with `client`.
