@@ -1526,6 +1526,51 @@ mod postgres {
         fresh.drop_schema().await;
     }
 
+    /// The services on PostgreSQL, with a clock that has nanoseconds (as `SystemClock` does):
+    /// what `create` answers carries the clock's instant, what is read back carries it cut to
+    /// the microsecond. The two differ by less than a microsecond, never more — and differ at
+    /// all until the services take their instants at microsecond precision.
+    #[tokio::test]
+    async fn identity_on_postgres_reads_back_what_it_created_to_the_microsecond() {
+        use idcore::directory::Retrieved;
+        use idcore::{Identity, NewOrganization, clock::ManualClock};
+
+        let fresh = fresh!();
+        let clock = ManualClock::new(NOW + Duration::nanoseconds(987_654_321));
+        let identity = Identity::builder()
+            .issuer("https://auth.example.com")
+            .environment(SANDBOX)
+            .clock(clock)
+            .store(fresh.store.clone())
+            .build()
+            .expect("a valid configuration");
+        let new = NewOrganization::new("Misapret")
+            .and_then(|o| o.locality("Lille"))
+            .expect("valid input");
+        let created = identity.organizations().create(new).await.expect("created");
+        let Retrieved::Active(read) = identity
+            .organizations()
+            .retrieve(&created.domain)
+            .await
+            .expect("retrieved")
+        else {
+            panic!("the organization is live");
+        };
+        let lost = created.inserted_at - read.inserted_at;
+        assert!(
+            lost >= Duration::ZERO && lost < Duration::microseconds(1),
+            "{lost}"
+        );
+        assert_eq!(read.inserted_at, NOW + Duration::microseconds(987_654));
+        let without_time = |mut o: Organization| {
+            o.inserted_at = NOW;
+            o.updated_at = NOW;
+            o
+        };
+        assert_eq!(without_time(read), without_time(created));
+        fresh.drop_schema().await;
+    }
+
     #[tokio::test]
     async fn a_corrupted_row_is_a_backend_error_not_a_panic() {
         let fresh = fresh!();

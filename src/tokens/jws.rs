@@ -169,15 +169,15 @@ pub fn encode(header: &Header<'_>, claims_json: &[u8], key: &KeyPair) -> Result<
     if total > MAX_TOKEN_LEN {
         return Err(JwsError::TooLarge);
     }
-    let mut out = String::with_capacity(total);
+    let mut out = Vec::with_capacity(total);
     encode_into(json.as_bytes(), &mut out);
-    out.push('.');
+    out.push(b'.');
     encode_into(claims_json, &mut out);
     let mut buf = [0u8; MAX_SIGNATURE_LEN];
-    let sig = key.sign_into(out.as_bytes(), &mut buf)?;
-    out.push('.');
+    let sig = key.sign_into(&out, &mut buf)?;
+    out.push(b'.');
     encode_into(sig, &mut out);
-    Ok(out)
+    Ok(ascii_string(out))
 }
 
 /// A token that passed [`decode`]'s structural checks; its signature is not yet verified.
@@ -277,18 +277,14 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
     if raw.len() > MAX_TOKEN_LEN {
         return Err(JwsError::TooLarge);
     }
-    let first = raw
-        .iter()
-        .position(|&b| b == b'.')
-        .ok_or(JwsError::Malformed)?;
-    let second = raw[first + 1..]
-        .iter()
-        .position(|&b| b == b'.')
-        .ok_or(JwsError::Malformed)?
-        + first
-        + 1;
-    let (h, p, s) = (&raw[..first], &raw[first + 1..second], &raw[second + 1..]);
-    if s.contains(&b'.') || h.is_empty() || p.is_empty() {
+    // `find`/`rfind` of an ASCII byte run memchr: the long payload is never scanned bytewise.
+    let first = token.find('.').ok_or(JwsError::Malformed)?;
+    let last = token.rfind('.').ok_or(JwsError::Malformed)?;
+    if last == first {
+        return Err(JwsError::Malformed);
+    }
+    let (h, p, s) = (&raw[..first], &raw[first + 1..last], &raw[last + 1..]);
+    if h.is_empty() || p.is_empty() || p.contains(&b'.') {
         return Err(JwsError::Malformed);
     }
     if s.is_empty() {
@@ -327,7 +323,7 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
     decode_into(p, &mut bytes[header_len..payload_end])?;
     decode_into(s, &mut bytes[payload_end..])?;
     Ok(Decoded {
-        signing_input: &token[..second],
+        signing_input: &token[..last],
         alg,
         extra_members,
         bytes,
@@ -377,9 +373,9 @@ pub fn parse_object_strict(bytes: &[u8]) -> Result<Map<String, Value>, JwsError>
 
 /// Base64url without padding (RFC 7515 `BASE64URL`).
 pub fn base64url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(encoded_len(bytes.len()));
+    let mut out = Vec::with_capacity(encoded_len(bytes.len()));
     encode_into(bytes, &mut out);
-    out
+    ascii_string(out)
 }
 
 /// Decodes base64url without padding, strictly: no `=`, no standard-alphabet characters, no
@@ -396,6 +392,7 @@ pub fn base64url_decode(text: &str) -> Result<Vec<u8>, JwsError> {
 // ---------------------------------------------------------------------------------------------
 // Header parsing
 
+#[derive(Debug, PartialEq)]
 struct ParsedHeader<'h> {
     alg: Algorithm,
     kid: Option<Cow<'h, str>>,
@@ -404,12 +401,68 @@ struct ParsedHeader<'h> {
 }
 
 fn parse_header(json: &[u8]) -> Result<ParsedHeader<'_>, JwsError> {
+    match parse_plain_header(json) {
+        Some(header) => Ok(header),
+        None => parse_any_header(json),
+    }
+}
+
+/// The full parser: any JSON, every rejection with its reason.
+fn parse_any_header(json: &[u8]) -> Result<ParsedHeader<'_>, JwsError> {
     let failure = Cell::new(None);
     let mut de = serde_json::Deserializer::from_slice(json);
     let parsed = de
         .deserialize_map(HeaderVisitor { failure: &failure })
         .and_then(|header| de.end().map(|()| header));
     parsed.map_err(|_| failure.take().unwrap_or(JwsError::InvalidHeader))
+}
+
+/// The fast path for the headers idcore and common libraries write: `{"name":"value",…}` with
+/// no whitespace, only `alg`, `kid` and `typ`, each once, string values without escapes or
+/// control characters. Anything else — including every header that must be rejected — gives
+/// `None` and goes through the full parser, so this accepts nothing the full parser would not,
+/// with the same result.
+fn parse_plain_header(json: &[u8]) -> Option<ParsedHeader<'_>> {
+    let mut rest = json.strip_prefix(b"{")?;
+    let (mut alg, mut kid, mut typ) = (None, None, None);
+    loop {
+        let (name, after) = plain_string(rest)?;
+        let (value, after) = plain_string(after.strip_prefix(b":")?)?;
+        let slot = match name {
+            "alg" => &mut alg,
+            "kid" => &mut kid,
+            "typ" => &mut typ,
+            _ => return None,
+        };
+        if slot.replace(value).is_some() {
+            return None;
+        }
+        match after {
+            [b',', more @ ..] => rest = more,
+            [b'}'] => break,
+            _ => return None,
+        }
+    }
+    Some(ParsedHeader {
+        alg: Algorithm::from_name(alg?)?,
+        kid: kid.map(Cow::Borrowed),
+        typ: typ.map(Cow::Borrowed),
+        extra: false,
+    })
+}
+
+/// A `"…"` JSON string at the start of `input` that needs no unescaping: no `\`, no control
+/// characters, valid UTF-8. Returns it and what follows the closing quote.
+fn plain_string(input: &[u8]) -> Option<(&str, &[u8])> {
+    let body = input.strip_prefix(b"\"")?;
+    let end = body
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if body[end] != b'"' {
+        return None;
+    }
+    let text = std::str::from_utf8(&body[..end]).ok()?;
+    Some((text, &body[end + 1..]))
 }
 
 /// Records the precise reason in `failure` and returns an opaque serde error to unwind with.
@@ -599,30 +652,35 @@ fn decoded_len(len: usize) -> Result<usize, JwsError> {
     }
 }
 
-fn encode_into(bytes: &[u8], out: &mut String) {
-    let sym = |n: u32, shift: u32| char::from(ALPHABET[((n >> shift) & 0x3f) as usize]);
+/// Appends the base64url encoding of `bytes` (ASCII only) to `out`.
+fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + encoded_len(bytes.len()), 0);
+    let sym = |n: u32, shift: u32| ALPHABET[((n >> shift) & 0x3f) as usize];
     let mut chunks = bytes.chunks_exact(3);
-    for c in &mut chunks {
+    let mut quads = out[start..].chunks_exact_mut(4);
+    for (c, o) in (&mut chunks).zip(&mut quads) {
         let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
-        out.push(sym(n, 18));
-        out.push(sym(n, 12));
-        out.push(sym(n, 6));
-        out.push(sym(n, 0));
+        o.copy_from_slice(&[sym(n, 18), sym(n, 12), sym(n, 6), sym(n, 0)]);
     }
-    match *chunks.remainder() {
-        [a] => {
-            let n = u32::from(a) << 16;
-            out.push(sym(n, 18));
-            out.push(sym(n, 12));
+    match (chunks.remainder(), quads.into_remainder()) {
+        ([a], [o0, o1]) => {
+            let n = u32::from(*a) << 16;
+            (*o0, *o1) = (sym(n, 18), sym(n, 12));
         }
-        [a, b] => {
-            let n = u32::from(a) << 16 | u32::from(b) << 8;
-            out.push(sym(n, 18));
-            out.push(sym(n, 12));
-            out.push(sym(n, 6));
+        ([a, b], [o0, o1, o2]) => {
+            let n = u32::from(*a) << 16 | u32::from(*b) << 8;
+            (*o0, *o1, *o2) = (sym(n, 18), sym(n, 12), sym(n, 6));
         }
         _ => {}
     }
+}
+
+/// `bytes` as a `String`: callers only ever write base64url characters, `.`, and JSON text
+/// they took from `&str`s, so this never fails.
+fn ascii_string(bytes: Vec<u8>) -> String {
+    // Invariant: every writer into `bytes` writes valid UTF-8 (see above).
+    String::from_utf8(bytes).expect("base64url output is ASCII")
 }
 
 /// Decodes `text` into `out`, which must be exactly `decoded_len(text.len())` bytes long.
@@ -631,39 +689,41 @@ fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), JwsError> {
     let (body, tail) = text.split_at(full * 4);
     let (out_body, out_tail) = out.split_at_mut_checked(full * 3).ok_or(JwsError::Base64)?;
     // Invalid characters map to 0xff: OR-ing every looked-up value and checking the top bits
-    // once at the end keeps the loop branch-free.
+    // once at the end keeps the loops branch-free.
     let mut invalid = 0u8;
-    for (c, o) in body.chunks_exact(4).zip(out_body.chunks_exact_mut(3)) {
-        let (a, b, x, d) = (
-            DECODE[usize::from(c[0])],
-            DECODE[usize::from(c[1])],
-            DECODE[usize::from(c[2])],
-            DECODE[usize::from(c[3])],
-        );
-        invalid |= a | b | x | d;
-        let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(x) << 6 | u32::from(d);
-        o[0] = (n >> 16) as u8;
-        o[1] = (n >> 8) as u8;
-        o[2] = n as u8;
+    let mut sextet = |c: u8| {
+        let v = DECODE[usize::from(c)];
+        invalid |= v;
+        u64::from(v)
+    };
+    // Eight characters → six bytes per step, then a last group of four, then the tail.
+    let mut octets = body.chunks_exact(8);
+    let mut sixes = out_body.chunks_exact_mut(6);
+    for (c, o) in (&mut octets).zip(&mut sixes) {
+        let n = c.iter().fold(0u64, |n, &ch| n << 6 | sextet(ch));
+        o.copy_from_slice(&n.to_be_bytes()[2..]);
+    }
+    if let ([a, b, c, d], [o0, o1, o2]) = (octets.remainder(), sixes.into_remainder()) {
+        let n = sextet(*a) << 18 | sextet(*b) << 12 | sextet(*c) << 6 | sextet(*d);
+        (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
     }
     match (tail, out_tail) {
         ([], []) => {}
         ([a, b], [o0]) => {
-            let (a, b) = (DECODE[usize::from(*a)], DECODE[usize::from(*b)]);
+            let n = sextet(*a) << 6 | sextet(*b);
             // Canonical: the 4 bits past the last byte are zero.
-            invalid |= a | b | if b & 0x0f != 0 { 0xff } else { 0 };
-            *o0 = a << 2 | b >> 4;
+            if n & 0x0f != 0 {
+                return Err(JwsError::Base64);
+            }
+            *o0 = (n >> 4) as u8;
         }
         ([a, b, c], [o0, o1]) => {
-            let (a, b, c) = (
-                DECODE[usize::from(*a)],
-                DECODE[usize::from(*b)],
-                DECODE[usize::from(*c)],
-            );
+            let n = sextet(*a) << 12 | sextet(*b) << 6 | sextet(*c);
             // Canonical: the 2 bits past the last byte are zero.
-            invalid |= a | b | c | if c & 0x03 != 0 { 0xff } else { 0 };
-            *o0 = a << 2 | b >> 4;
-            *o1 = b << 4 | c >> 2;
+            if n & 0x03 != 0 {
+                return Err(JwsError::Base64);
+            }
+            (*o0, *o1) = ((n >> 10) as u8, (n >> 2) as u8);
         }
         _ => return Err(JwsError::Base64),
     }
@@ -753,6 +813,66 @@ mod tests {
         assert_eq!(out, "a\\\"b\\\\c\\u0000\\u000a/é");
         let parsed: String = serde_json::from_str(&format!("\"{out}\"")).unwrap();
         assert_eq!(parsed, "a\"b\\c\u{0}\n/é");
+    }
+
+    #[test]
+    fn the_plain_header_fast_path_agrees_with_the_full_parser() {
+        let accepted = [
+            &br#"{"alg":"ES256"}"#[..],
+            br#"{"alg":"EdDSA","kid":"abc","typ":"at+jwt"}"#,
+            br#"{"typ":"JWT","kid":"","alg":"RS256"}"#,
+            "{\"alg\":\"PS256\",\"kid\":\"é/../\u{7f}\"}".as_bytes(),
+        ];
+        for json in accepted {
+            let fast = parse_plain_header(json).expect("fast path");
+            assert_eq!(Ok(fast), parse_any_header(json), "{json:?}");
+        }
+        let deferred = [
+            &br#"{ "alg":"ES256"}"#[..],
+            br#"{"alg":"ES256","alg":"ES256"}"#,
+            br#"{"alg":"none"}"#,
+            br#"{"alg":"ES256","kid":"a\"b"}"#,
+            br#"{"alg":"ES256","kid":1}"#,
+            br#"{"alg":"ES256","cty":"JWT"}"#,
+            br#"{"alg":"ES256","jwk":"x"}"#,
+            br#"{"alg":"ES256","crit":"x"}"#,
+            br#"{"alg":"ES256"} "#,
+            br#"{"alg":"ES256"}}"#,
+            br#"{"alg":"ES256",}"#,
+            br#"{"kid":"k"}"#,
+            br#"{}"#,
+            b"{\"alg\":\"ES256\",\"kid\":\"\xff\"}",
+            b"{\"alg\":\"ES256\",\"kid\":\"\t\"}",
+        ];
+        for json in deferred {
+            assert_eq!(parse_plain_header(json), None, "{json:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_never_disagrees_with_the_full_parser(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["alg", "kid", "typ", "cty", "crit", "jwk", "a"]),
+                    proptest::sample::select(vec![
+                        "\"ES256\"", "\"EdDSA\"", "\"none\"", "\"\"", "\"k/../\\\"q\"",
+                        "\"\\u0000\"", "1", "null", "[]", "{}", "\"é\"",
+                    ]),
+                    proptest::sample::select(vec!["", " ", "\n"]),
+                ),
+                0..5,
+            ),
+        ) {
+            let body: Vec<String> = members
+                .iter()
+                .map(|(name, value, space)| format!("{space}\"{name}\":{space}{value}"))
+                .collect();
+            let json = format!("{{{}}}", body.join(","));
+            if let Some(fast) = parse_plain_header(json.as_bytes()) {
+                proptest::prop_assert_eq!(Ok(fast), parse_any_header(json.as_bytes()));
+            }
+        }
     }
 
     #[test]

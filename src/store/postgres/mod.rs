@@ -29,7 +29,7 @@
 //! | unique keys | named constraints; a unique violation maps by constraint name to [`StoreError::AlreadyExists`] |
 //! | conditional update | `UPDATE … WHERE version = $expected AND deleted_at IS NULL`, then a read to tell `NotFound` from `Precondition` |
 //! | take-once | `UPDATE one_time SET taken_at = $now WHERE taken_at IS NULL AND expires_at > $now RETURNING payload` |
-//! | rotation | lock the family row, `UPDATE … SET state = 'rotated' WHERE state = 'active' AND expires_at > $now`, `INSERT` the successor, one transaction |
+//! | rotation | one statement: lock the family row (`SELECT … FOR UPDATE` in a CTE), `UPDATE … SET state = 'rotated' WHERE state = 'active' AND expires_at > $now RETURNING …`, `INSERT` the successor only if that returned a row |
 //! | revocation | lock the family rows (in a fixed order), then revoke their tokens, one transaction |
 //! | counter | `INSERT … ON CONFLICT DO UPDATE SET value = value + 1 WHERE value < $limit OR expired` |
 //! | mark / step | `INSERT … ON CONFLICT DO UPDATE … WHERE expired` / `WHERE stored < new` |

@@ -92,38 +92,22 @@ enum Revoke<'a> {
 
 impl PostgresStore {
     /// Inserts a token and, if new, its family's lock row, in one transaction.
+    /// Inserts a token and, if new, its family's lock row: one statement, so both or neither.
     async fn insert_refresh_token_once(
         &self,
         env: Environment,
         record: &RefreshTokenRecord,
     ) -> Result<(), StoreError> {
         let values = RefreshValues::new(env, record);
-        let mut client = self.client().await?;
-        let tx = begin(&mut client).await?;
-        let family = self.sql(
-            "INSERT INTO {schema}.refresh_families (env, family, family_expires_at) \
-             VALUES ($1, $2, $3) ON CONFLICT (env, family) DO NOTHING",
-        );
-        execute(
-            &tx,
-            &family,
-            &[&values.env, &values.family, &values.family_expires_at],
-        )
-        .await?;
-        self.insert_token(&tx, &values).await?;
-        tx.commit().await.map_err(db_error)
-    }
-
-    async fn insert_token<C: deadpool_postgres::GenericClient>(
-        &self,
-        client: &C,
-        values: &RefreshValues<'_>,
-    ) -> Result<(), StoreError> {
         let sql = self.sql(&format!(
-            "INSERT INTO {{schema}}.refresh_tokens ({REFRESH_COLUMNS}) \
+            "WITH family AS (\
+                 INSERT INTO {{schema}}.refresh_families (env, family, family_expires_at) \
+                 VALUES ($1, $3, $12) ON CONFLICT (env, family) DO NOTHING) \
+             INSERT INTO {{schema}}.refresh_tokens ({REFRESH_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ));
-        execute(client, &sql, &values.params()).await.map(drop)
+        let client = self.client().await?;
+        execute(&client, &sql, &values.params()).await.map(drop)
     }
 
     /// The stored token, read with `client`.
@@ -144,6 +128,10 @@ impl PostgresStore {
             .transpose()
     }
 
+    /// One statement, so one round trip and its own transaction: lock the family row, rotate
+    /// the old token if it is still active and unexpired, insert the successor only if it did.
+    /// A rotation that waits for the family lock (held by a revocation or another rotation)
+    /// re-checks the old token's row as committed by the holder, and finds it no longer active.
     async fn rotate_once(
         &self,
         env: Environment,
@@ -152,59 +140,65 @@ impl PostgresStore {
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
         let values = RefreshValues::new(env, successor);
-        let mut client = self.client().await?;
-        let tx = begin(&mut client).await?;
-        // 1. The family lock: a revocation of this family waits for this transaction, or this
-        //    transaction waits for the revocation (and then finds the old token revoked).
-        let lock = self.sql(
-            "SELECT family FROM {schema}.refresh_families \
-             WHERE env = $1 AND family = $2 FOR UPDATE",
-        );
-        let locked = query_opt(&tx, &lock, &[&values.env, &values.family]).await?;
-        // 2. The compare-and-swap: only an active, unexpired token of the same family.
-        let rotated = if locked.is_some() {
+        let old_digest = &old.as_bytes()[..];
+        let client = self.client().await?;
+        if successor.state == RefreshState::Active {
             let sql = self.sql(&format!(
-                "UPDATE {{schema}}.refresh_tokens \
-                 SET state = 'rotated', state_at = $4, successor = $5 \
-                 WHERE env = $1 AND digest = $2 AND family = $3 \
-                 AND state = 'active' AND expires_at > $4 \
-                 RETURNING {REFRESH_COLUMNS}"
+                "WITH lock AS (\
+                     SELECT family FROM {{schema}}.refresh_families \
+                     WHERE env = $1 AND family = $3 FOR UPDATE), \
+                 old AS (\
+                     UPDATE {{schema}}.refresh_tokens \
+                     SET state = 'rotated', state_at = $16, successor = $2 \
+                     WHERE env = $1 AND digest = $17 AND family IN (SELECT family FROM lock) \
+                     AND state = 'active' AND expires_at > $16 \
+                     RETURNING {REFRESH_COLUMNS}), \
+                 new AS (\
+                     INSERT INTO {{schema}}.refresh_tokens ({REFRESH_COLUMNS}) \
+                     SELECT CAST($1 AS TEXT), CAST($2 AS BYTEA), CAST($3 AS UUID), \
+                     CAST($4 AS BIGINT), CAST($5 AS TEXT), CAST($6 AS UUID), CAST($7 AS UUID), \
+                     CAST($8 AS TEXT), CAST($9 AS TIMESTAMPTZ), CAST($10 AS TIMESTAMPTZ), \
+                     CAST($11 AS TIMESTAMPTZ), CAST($12 AS TIMESTAMPTZ), CAST($13 AS TEXT), \
+                     CAST($14 AS TIMESTAMPTZ), CAST($15 AS BYTEA) \
+                     WHERE EXISTS (SELECT 1 FROM old)) \
+                 SELECT {REFRESH_COLUMNS} FROM old"
             ));
-            query_opt(
-                &tx,
-                &sql,
-                &[
-                    &values.env,
-                    &&old.as_bytes()[..],
-                    &values.family,
-                    &now,
-                    &values.digest,
-                ],
-            )
-            .await?
-        } else {
-            None
-        };
-        let Some(row) = rotated else {
-            // Nothing written; the stored token says why.
-            let stored = self.token(&tx, env, old).await?;
-            return match stored {
-                None => Ok(Rotation::Missing),
-                Some(r) if r.state != RefreshState::Active => Ok(Rotation::NotCurrent(r)),
-                Some(r) if now >= r.expires_at => Ok(Rotation::Expired(r)),
-                // Active and unexpired, yet not rotated: the successor claims another family.
-                Some(_) => Err(StoreError::Precondition),
-            };
-        };
-        if successor.state != RefreshState::Active {
-            return Err(StoreError::Precondition);
+            let p = values.params();
+            let params: [&(dyn ToSql + Sync); 17] = [
+                p[0],
+                p[1],
+                p[2],
+                p[3],
+                p[4],
+                p[5],
+                p[6],
+                p[7],
+                p[8],
+                p[9],
+                p[10],
+                p[11],
+                p[12],
+                p[13],
+                p[14],
+                &now,
+                &old_digest,
+            ];
+            // A taken successor digest fails the whole statement: AlreadyExists "digest".
+            if let Some(row) = query_opt(&client, &sql, &params).await? {
+                let mut before = rows::refresh_token(&row)?;
+                before.state = RefreshState::Active;
+                return Ok(Rotation::Rotated(before));
+            }
         }
-        let mut before = rows::refresh_token(&row)?;
-        before.state = RefreshState::Active;
-        // 3. The successor; a taken digest rolls the rotation back (AlreadyExists "digest").
-        self.insert_token(&tx, &values).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(Rotation::Rotated(before))
+        // Nothing written; the stored token says why.
+        Ok(match self.token(&client, env, old).await? {
+            None => Rotation::Missing,
+            Some(r) if r.state != RefreshState::Active => Rotation::NotCurrent(r),
+            Some(r) if now >= r.expires_at => Rotation::Expired(r),
+            // Active and unexpired, yet not rotated: the successor is not active, or claims
+            // another family.
+            Some(_) => return Err(StoreError::Precondition),
+        })
     }
 
     async fn revoke_once(
