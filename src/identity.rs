@@ -14,7 +14,6 @@ use crate::directory::{
 use crate::error::ConfigError;
 use crate::mail::{Mailer, NoopMailer};
 use crate::store::Store;
-use crate::store::TokenStore;
 use crate::tokens::Tokens;
 use crate::tokens::keyring::KeyRing;
 use crate::tokens::keys::EncryptionKey;
@@ -97,7 +96,7 @@ impl<S: Store> Identity<S> {
     }
 }
 
-impl<S: TokenStore> Identity<S> {
+impl<S: Store> Identity<S> {
     /// The token service: codes, tokens, verification, revocation, keys.
     pub fn tokens(&self) -> Tokens<'_, S> {
         Tokens::new(self)
@@ -133,9 +132,13 @@ impl<S> Identity<S> {
         &self.inner.revocations
     }
 
-    /// The current time, from the injected clock.
+    /// The current time, from the injected clock, truncated to whole microseconds: the finest
+    /// precision durable stores keep (PostgreSQL `timestamptz`), so what idcore writes reads
+    /// back equal.
     pub fn now(&self) -> OffsetDateTime {
-        self.inner.clock.now()
+        let now = self.inner.clock.now();
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 }
 

@@ -406,7 +406,10 @@ mod postgres {
             fresh.store.schema()
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
-        assert_eq!(n, 1);
+        assert_eq!(
+            n, 2,
+            "one row per migration (0001 initial, 0002 tokens), each once"
+        );
         drop(client);
         fresh.drop_schema().await;
     }

@@ -21,7 +21,7 @@ use crate::directory::{ClientId, OrgDomain};
 use crate::error::TokenProblem;
 use crate::identity::Identity;
 use crate::secret::Secret;
-use crate::store::tokens::TokenStore;
+use crate::store::Store;
 use crate::tokens::ClientAuth;
 use crate::tokens::claims::issuer_of;
 
@@ -229,14 +229,14 @@ fn with_challenge(e: Error, basic: bool) -> ProtocolError {
 
 /// The token endpoint: `grant_type=authorization_code` (with `code`, `redirect_uri`,
 /// `code_verifier`) and `grant_type=refresh_token` (with `refresh_token`, optional `scope`).
-pub async fn token<S: TokenStore>(identity: &Identity<S>, req: &Request) -> Response {
+pub async fn token<S: Store>(identity: &Identity<S>, req: &Request) -> Response {
     match token_inner(identity, req).await {
         Ok(body) => Response::json(200, body),
         Err(e) => e.into_response(),
     }
 }
 
-async fn token_inner<S: TokenStore>(
+async fn token_inner<S: Store>(
     identity: &Identity<S>,
     req: &Request,
 ) -> Result<Value, ProtocolError> {
@@ -287,7 +287,7 @@ async fn token_inner<S: TokenStore>(
 
 /// The revocation endpoint (RFC 7009): `token`, optional `token_type_hint`. Unknown tokens
 /// answer 200; another client's token is refused (`invalid_client`... never revoked).
-pub async fn revocation<S: TokenStore>(identity: &Identity<S>, req: &Request) -> Response {
+pub async fn revocation<S: Store>(identity: &Identity<S>, req: &Request) -> Response {
     let result: Result<(), ProtocolError> = async {
         let token = req.required("token", "token is required")?;
         let (client, basic) = client_auth(req)?;
@@ -310,7 +310,7 @@ pub async fn revocation<S: TokenStore>(identity: &Identity<S>, req: &Request) ->
 /// The introspection endpoint (RFC 7662). The caller authenticates as a client. Anything not
 /// active — expired, revoked, unknown, malformed, another organization's or another client's —
 /// answers exactly `{"active": false}`.
-pub async fn introspection<S: TokenStore>(identity: &Identity<S>, req: &Request) -> Response {
+pub async fn introspection<S: Store>(identity: &Identity<S>, req: &Request) -> Response {
     let result: Result<Value, ProtocolError> = async {
         let token = req.required("token", "token is required")?;
         let (client, basic) = client_auth(req)?;
@@ -369,7 +369,7 @@ pub async fn introspection<S: TokenStore>(identity: &Identity<S>, req: &Request)
 }
 
 /// The user info endpoint: `Authorization: Bearer <access token>`.
-pub async fn userinfo<S: TokenStore>(identity: &Identity<S>, req: &Request) -> Response {
+pub async fn userinfo<S: Store>(identity: &Identity<S>, req: &Request) -> Response {
     let bearer = req
         .authorization
         .as_deref()
@@ -431,7 +431,7 @@ pub fn discovery<S>(identity: &Identity<S>, org: &OrgDomain) -> Response {
 }
 
 /// The JWKS of one organization.
-pub async fn jwks<S: TokenStore>(identity: &Identity<S>, org: &OrgDomain) -> Response {
+pub async fn jwks<S: Store>(identity: &Identity<S>, org: &OrgDomain) -> Response {
     match identity.tokens().jwks(org).await {
         Ok(body) => Response::public(body),
         Err(e) => ProtocolError::from(e).into_response(),

@@ -75,7 +75,7 @@ pub mod conformance;
 pub mod postgres;
 
 pub use memory::MemoryStore;
-pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore, TokenStore};
+pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 
 /// What a store can answer besides success.
 ///
@@ -177,6 +177,8 @@ pub trait Store:
     + RefreshTokenStore
     + CounterStore
     + ReplayStore
+    + SigningKeyStore
+    + RevocationStore
     + Send
     + Sync
     + 'static
@@ -192,6 +194,8 @@ impl<T> Store for T where
         + RefreshTokenStore
         + CounterStore
         + ReplayStore
+        + SigningKeyStore
+        + RevocationStore
         + Send
         + Sync
         + 'static

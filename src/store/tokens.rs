@@ -141,8 +141,3 @@ pub trait RevocationStore: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Vec<(u64, Revocation)>, StoreError>> + Send;
 }
-
-/// Everything the tokens module needs on top of [`Store`](super::Store).
-pub trait TokenStore: super::Store + SigningKeyStore + RevocationStore {}
-
-impl<T> TokenStore for T where T: super::Store + SigningKeyStore + RevocationStore {}

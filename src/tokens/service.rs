@@ -22,8 +22,10 @@ use crate::directory::{Application, ClientId, Environment, OrgDomain, User, User
 use crate::error::{Resource, TokenProblem};
 use crate::identity::Identity;
 use crate::secret::Secret;
-use crate::store::tokens::{Revocation, TokenStore};
-use crate::store::{FamilyId, Key, OneTimeEntry, RefreshState, RefreshTokenRecord, Rotation, Take};
+use crate::store::tokens::Revocation;
+use crate::store::{
+    FamilyId, Key, OneTimeEntry, RefreshState, RefreshTokenRecord, Rotation, Store, Take,
+};
 
 /// Key namespace of authorization codes in the [`OneTimeStore`](crate::store::OneTimeStore).
 const CODE_NAMESPACE: &str = "authorization_code";
@@ -150,7 +152,7 @@ pub struct Tokens<'a, S> {
     identity: &'a Identity<S>,
 }
 
-impl<'a, S: TokenStore> Tokens<'a, S> {
+impl<'a, S: Store> Tokens<'a, S> {
     pub(crate) fn new(identity: &'a Identity<S>) -> Self {
         Self { identity }
     }

@@ -74,6 +74,7 @@
 mod directory;
 mod primitives;
 mod rows;
+mod tokens;
 
 use std::fmt;
 
@@ -112,11 +113,18 @@ macro_rules! retrying {
 pub(crate) use retrying;
 
 /// The versioned migrations, in order. Applied ones are never edited: add a new file instead.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tokens",
+        sql: include_str!("migrations/0002_tokens.sql"),
+    },
+];
 
 struct Migration {
     version: i64,
@@ -302,6 +310,8 @@ impl PostgresStore {
             "DELETE FROM {schema}.counters WHERE expires_at <= $1",
             "DELETE FROM {schema}.refresh_tokens WHERE family_expires_at <= $1",
             "DELETE FROM {schema}.refresh_families WHERE family_expires_at <= $1",
+            "DELETE FROM {schema}.revocations WHERE expires_at <= $1",
+            "DELETE FROM {schema}.signing_keys WHERE retires_at <= $1",
         ] {
             deleted += execute(&client, &self.sql(sql), &[&now]).await?;
         }
@@ -417,6 +427,7 @@ fn unique_key(constraint: &str) -> Option<&'static str> {
         "applications_pkey" => "client_id",
         "one_time_pkey" => "key",
         "refresh_tokens_pkey" => "digest",
+        "signing_keys_pkey" => "kid",
         _ => return None,
     })
 }
@@ -446,6 +457,7 @@ mod tests {
             ("applications_pkey", "client_id"),
             ("one_time_pkey", "key"),
             ("refresh_tokens_pkey", "digest"),
+            ("signing_keys_pkey", "kid"),
         ] {
             assert!(
                 sql.contains(&format!("CONSTRAINT {constraint} ")),

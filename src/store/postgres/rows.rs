@@ -53,7 +53,7 @@ pub(super) fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &'static str) -> Res
 }
 
 /// The text of `column`, parsed.
-fn parse<T>(
+pub(super) fn parse<T>(
     row: &Row,
     column: &'static str,
     parser: impl FnOnce(&str) -> Result<T, FieldProblem>,
