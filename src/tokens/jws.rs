@@ -657,8 +657,17 @@ fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     out.resize(start + encoded_len(bytes.len()), 0);
     let sym = |n: u32, shift: u32| ALPHABET[((n >> shift) & 0x3f) as usize];
-    let mut chunks = bytes.chunks_exact(3);
-    let mut quads = out[start..].chunks_exact_mut(4);
+    // Six bytes → eight characters per step, then a last group of three, then the tail.
+    let mut sixes = bytes.chunks_exact(6);
+    let mut octets = out[start..].chunks_exact_mut(8);
+    for (c, o) in (&mut sixes).zip(&mut octets) {
+        let n = c.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
+        for (i, ch) in o.iter_mut().enumerate() {
+            *ch = ALPHABET[((n >> (42 - 6 * i)) & 0x3f) as usize];
+        }
+    }
+    let mut chunks = sixes.remainder().chunks_exact(3);
+    let mut quads = octets.into_remainder().chunks_exact_mut(4);
     for (c, o) in (&mut chunks).zip(&mut quads) {
         let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
         o.copy_from_slice(&[sym(n, 18), sym(n, 12), sym(n, 6), sym(n, 0)]);

@@ -382,6 +382,9 @@ enum Material {
 impl PublicKey {
     /// A public key from its bytes in ring's form for `alg` (see the type's docs).
     ///
+    /// Lengths and encodings are checked here; whether an EC point lies on the curve is checked
+    /// by ring at each verification (a bad point verifies nothing).
+    ///
     /// # Errors
     /// [`KeyError::InvalidPublicKey`] when the bytes have the wrong length or encoding, or an
     /// RSA modulus is outside 2048–8192 bits.
@@ -706,11 +709,17 @@ impl Jwks {
         Self::default()
     }
 
-    /// Adds a key (a `kid` already present is not added twice).
-    pub fn push(&mut self, key: PublicKey) {
-        if self.find(key.kid()).is_none() {
-            self.keys.push(key);
+    /// Adds a key unless one with the same `kid` is already there; returns whether it was added.
+    ///
+    /// The thumbprint covers the key, not its algorithm: one RSA key imported both as RS256
+    /// and as PS256 would have one `kid` for two algorithms. A key ring must refuse that (one
+    /// algorithm per key); this set keeps the first and answers `false`.
+    pub fn push(&mut self, key: PublicKey) -> bool {
+        if self.find(key.kid()).is_some() {
+            return false;
         }
+        self.keys.push(key);
+        true
     }
 
     /// The key whose `kid` is exactly `kid` (byte for byte), if any. Never fetches anything.
