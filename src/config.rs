@@ -167,9 +167,14 @@ impl TokenSettings {
                 "revocation_max_staleness must not be shorter than revocation_poll_interval",
             ));
         }
-        if self.key_overlap < lifetimes.access_token.max(lifetimes.id_token) {
+        if self.key_overlap
+            < lifetimes
+                .access_token
+                .max(lifetimes.id_token)
+                .max(Duration::days(1))
+        {
             return Err(ConfigError::Inconsistent(
-                "key_overlap must be at least the access and ID token lifetimes",
+                "key_overlap must be at least 1 day: the longest access or ID token lifetime an application may set",
             ));
         }
         if !matches!(self.signing_algorithm, Algorithm::Es256 | Algorithm::EdDsa) {
@@ -242,9 +247,14 @@ impl Config {
         self.tokens.refresh_grace
     }
 
-    /// The longest any access or ID token lives (plus leeway): how long revocations must last.
+    /// The longest any access or ID token can live (plus leeway): how long revocations must
+    /// last. Applications may set lifetimes up to 1 day, so it is never less than that.
     pub fn longest_token_lifetime(&self) -> Duration {
-        self.lifetimes.access_token.max(self.lifetimes.id_token) + self.tokens.leeway
+        self.lifetimes
+            .access_token
+            .max(self.lifetimes.id_token)
+            .max(Duration::days(1))
+            + self.tokens.leeway
     }
 }
 

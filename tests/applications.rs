@@ -163,6 +163,9 @@ async fn application_json_has_the_seed_shape() {
         serde_json::to_value(&app).expect("json"),
         json!({
             "__type__": "Application",
+            "access_token_validity": null,
+            "id_token_validity": null,
+            "refresh_token_validity": null,
             "__domain__": "misapret",
             "__environment__": "sandbox",
             "__managed_by__": "auth.example.com",

@@ -264,6 +264,11 @@ mod postgres {
             default_redirect_uri_after_logout: None,
             default_origin_cors: None,
             default_web_origin: None,
+            token_validity: idcore::directory::TokenValidity {
+                access_token: Some(time::Duration::minutes(10)),
+                id_token: Some(time::Duration::hours(2)),
+                refresh_token: None,
+            },
             inserted_at: at,
             updated_at: at,
             deleted_at: None,

@@ -688,3 +688,87 @@ async fn reuse_detection_holds_across_instances() {
         .await;
     assert!(matches!(r, Err(Error::InvalidGrant)));
 }
+
+#[tokio::test]
+async fn validity_periods_per_application_are_bounded_and_used() {
+    use idcore::directory::TokenValidity;
+    let f = fixture().await;
+    let apps = f
+        .identity
+        .applications(ApplicationScope::Organization(f.org.clone()));
+    let cases = [
+        (
+            TokenValidity {
+                access_token: Some(Duration::minutes(4)),
+                ..Default::default()
+            },
+            "access_token_validity",
+        ),
+        (
+            TokenValidity {
+                access_token: Some(Duration::days(1) + Duration::seconds(1)),
+                ..Default::default()
+            },
+            "access_token_validity",
+        ),
+        (
+            TokenValidity {
+                id_token: Some(Duration::seconds(299)),
+                ..Default::default()
+            },
+            "id_token_validity",
+        ),
+        (
+            TokenValidity {
+                refresh_token: Some(Duration::minutes(59)),
+                ..Default::default()
+            },
+            "refresh_token_validity",
+        ),
+        (
+            TokenValidity {
+                refresh_token: Some(Duration::days(3654)),
+                ..Default::default()
+            },
+            "refresh_token_validity",
+        ),
+    ];
+    for (validity, field) in cases {
+        match apps.set_token_validity(f.client, validity).await {
+            Err(Error::InvalidField { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{validity:?}: {other:?}"),
+        }
+    }
+    let validity = TokenValidity {
+        access_token: Some(Duration::minutes(5)),
+        id_token: Some(Duration::days(1)),
+        refresh_token: Some(Duration::hours(1)),
+    };
+    let app = apps.set_token_validity(f.client, validity).await.unwrap();
+    assert_eq!(app.token_validity, validity);
+    let set = f.tokens().await;
+    assert_eq!(set.expires_in, 300);
+    let v = f.identity.tokens().verify(&set.access_token).await.unwrap();
+    assert_eq!(v.claims.exp - v.claims.iat, 300);
+    let id: serde_json::Value =
+        serde_json::from_slice(&b64(set.id_token.split('.').nth(1).unwrap())).unwrap();
+    assert_eq!(
+        id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(),
+        86_400
+    );
+    // The refresh family ends one hour after the grant, whatever the rotations.
+    f.clock.advance(Duration::minutes(59));
+    let next = f
+        .identity
+        .tokens()
+        .refresh(&f.auth(), set.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    f.clock.advance(Duration::minutes(1));
+    let r = f
+        .identity
+        .tokens()
+        .refresh(&f.auth(), next.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+}

@@ -14,6 +14,60 @@ use crate::page::{List, PageRequest};
 use crate::secret::{Digest, Secret};
 use crate::store::{Store, StoreError};
 
+/// Token lifetimes of one application (seed 000 "update token validity period"); a field left
+/// `None` uses the [`Identity`](crate::Identity)'s lifetime.
+///
+/// Bounds: access and ID tokens 5 minutes to 1 day, refresh tokens 1 hour to 10 years.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct TokenValidity {
+    /// Access token lifetime.
+    pub access_token: Option<time::Duration>,
+    /// ID token lifetime.
+    pub id_token: Option<time::Duration>,
+    /// Refresh token family lifetime (absolute).
+    pub refresh_token: Option<time::Duration>,
+}
+
+impl TokenValidity {
+    /// Checks the bounds, naming the field that is out of them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming `access_token_validity`, `id_token_validity` or
+    /// `refresh_token_validity` with the allowed range in seconds.
+    pub fn check(&self) -> Result<(), Error> {
+        use time::Duration;
+        let bound = |field: &'static str, v: Option<Duration>, min: Duration, max: Duration| match v
+        {
+            Some(v) if v < min || v > max => Err(Error::field(
+                field,
+                FieldProblem::OutOfRange {
+                    min: min.whole_seconds(),
+                    max: max.whole_seconds(),
+                },
+            )),
+            _ => Ok(()),
+        };
+        bound(
+            "access_token_validity",
+            self.access_token,
+            Duration::minutes(5),
+            Duration::days(1),
+        )?;
+        bound(
+            "id_token_validity",
+            self.id_token,
+            Duration::minutes(5),
+            Duration::days(1),
+        )?;
+        bound(
+            "refresh_token_validity",
+            self.refresh_token,
+            Duration::hours(1),
+            Duration::days(3653),
+        )
+    }
+}
+
 /// The most URLs one `allowed_*` list may hold.
 pub const MAX_ALLOWED_URLS: usize = 50;
 
@@ -111,6 +165,8 @@ pub struct Application {
     pub default_origin_cors: Option<Origin>,
     /// Default web origin; one of `allowed_web_origins`.
     pub default_web_origin: Option<Origin>,
+    /// Token lifetimes of this application (`None` fields: the Identity's).
+    pub token_validity: TokenValidity,
     /// Creation time.
     pub inserted_at: OffsetDateTime,
     /// Last update time.
@@ -197,6 +253,9 @@ impl Serialize for Application {
             default_web_origin: Option<&'a Origin>,
             description: Option<&'a Text>,
             id: ClientId,
+            access_token_validity: Option<i64>,
+            id_token_validity: Option<i64>,
+            refresh_token_validity: Option<i64>,
             #[serde(with = "time::serde::rfc3339")]
             inserted_at: OffsetDateTime,
             name: &'a Name,
@@ -220,6 +279,9 @@ impl Serialize for Application {
             default_web_origin: self.default_web_origin.as_ref(),
             description: self.description.as_ref(),
             id: self.client_id,
+            access_token_validity: self.token_validity.access_token.map(|d| d.whole_seconds()),
+            id_token_validity: self.token_validity.id_token.map(|d| d.whole_seconds()),
+            refresh_token_validity: self.token_validity.refresh_token.map(|d| d.whole_seconds()),
             inserted_at: self.inserted_at,
             name: &self.name,
             organization_domain_scope: self.scope.organization(),
@@ -527,6 +589,7 @@ impl<'a, S: Store> Applications<'a, S> {
             default_redirect_uri_after_logout: None,
             default_origin_cors: None,
             default_web_origin: None,
+            token_validity: TokenValidity::default(),
             inserted_at: now,
             updated_at: now,
             deleted_at: None,
@@ -614,6 +677,25 @@ impl<'a, S: Store> Applications<'a, S> {
         })
         .await?;
         Ok(secret)
+    }
+
+    /// Sets the application's token lifetimes (seed 000 "update token validity period"); tokens
+    /// issued from now on use them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] naming the lifetime out of its bounds (see [`TokenValidity`]);
+    /// otherwise as [`Applications::update`].
+    pub async fn set_token_validity(
+        &self,
+        client_id: ClientId,
+        validity: TokenValidity,
+    ) -> Result<Application, Error> {
+        validity.check()?;
+        self.modify(client_id, EventCode::APPLICATION_UPDATED, |app| {
+            app.token_validity = validity;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes an application; retrieving it answers the tombstone.

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 pub use applications::{
     Application, ApplicationScope, ApplicationType, ApplicationUpdate, Applications,
-    CreatedApplication, NewApplication,
+    CreatedApplication, NewApplication, TokenValidity,
 };
 pub use fields::{
     Birthdate, CountryCode, EMAIL_MAX, Email, Gender, HexColor, HttpUrl, Locale, NAME_MAX, Name,

@@ -101,8 +101,8 @@ use crate::audit::{Event, EventCode, EventQuery, NewEvent};
 use crate::directory::{
     Address, Application, ApplicationScope, ApplicationType, Birthdate, ClientId, CountryCode,
     Email, Environment, Gender, HexColor, HttpUrl, Locale, MetadataEntry, Name, OrgDomain,
-    Organization, OrganizationId, Origin, PhoneNumber, Profile, RedirectUri, Text, User, UserId,
-    ZoneInfo,
+    Organization, OrganizationId, Origin, PhoneNumber, Profile, RedirectUri, Text, TokenValidity,
+    User, UserId, ZoneInfo,
 };
 use crate::page::PageRequest;
 use crate::secret::{Digest, hex, random_array};
@@ -311,6 +311,11 @@ pub fn application(env: Environment, scope: ApplicationScope, at: OffsetDateTime
         default_redirect_uri_after_logout: Some(http_url("https://app.example.com/bye")),
         default_origin_cors: Some(origin("https://app.example.com")),
         default_web_origin: Some(origin("https://www.example.com")),
+        token_validity: TokenValidity {
+            access_token: Some(Duration::minutes(15)),
+            id_token: None,
+            refresh_token: Some(Duration::days(7)),
+        },
         inserted_at: at,
         updated_at: at,
         deleted_at: None,

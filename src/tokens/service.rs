@@ -18,7 +18,9 @@ use super::revocation::Subject;
 use super::{jws, redirect_allowed};
 use crate::Error;
 use crate::audit::{EventCode, NewEvent};
-use crate::directory::{Application, ClientId, Environment, OrgDomain, User, UserId};
+use crate::directory::{
+    Application, ClientId, Environment, OrgDomain, TokenValidity, User, UserId,
+};
 use crate::error::{Resource, TokenProblem};
 use crate::identity::Identity;
 use crate::secret::Secret;
@@ -271,6 +273,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             state: payload.state.as_deref(),
             code: Some(code.expose()),
             family,
+            validity: app.token_validity,
         };
         let keys = self.keys_for_signing(&payload.org).await?;
         let (set, record) = self.issue(&keys, &grant, 0, None, now)?;
@@ -366,6 +369,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             state: None,
             code: None,
             family: record.family,
+            validity: app.token_validity,
         };
         let keys = self.keys_for_signing(&record.org).await?;
         let (set, successor) = self.issue(
@@ -774,10 +778,16 @@ impl<'a, S: Store> Tokens<'a, S> {
         now: OffsetDateTime,
     ) -> Result<(TokenSet, RefreshTokenRecord), Error> {
         let config = self.identity.config();
-        let lifetimes = config.lifetimes();
+        let defaults = config.lifetimes();
+        let access_lifetime = grant.validity.access_token.unwrap_or(defaults.access_token);
+        let id_lifetime = grant.validity.id_token.unwrap_or(defaults.id_token);
+        let refresh_lifetime = grant
+            .validity
+            .refresh_token
+            .unwrap_or(defaults.refresh_token);
         let iat = now.unix_timestamp();
         let issuer = issuer_of(config.issuer().as_str(), grant.org);
-        let access_exp = iat + lifetimes.access_token.whole_seconds();
+        let access_exp = iat + access_lifetime.whole_seconds();
         let access = AccessClaims {
             iss: Cow::Borrowed(&issuer),
             sub: grant.user.id,
@@ -807,7 +817,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             azp: grant.client_id,
             cid: grant.client_id,
             dbs: self.env(),
-            exp: iat + lifetimes.id_token.whole_seconds(),
+            exp: iat + id_lifetime.whole_seconds(),
             iat,
             nbf: iat,
             jti: crate::directory::new_v7(now),
@@ -826,7 +836,7 @@ impl<'a, S: Store> Tokens<'a, S> {
         let (access_token, id_token) =
             sign_pair(&keys.signing, &access, id, grant.code, grant.state)?;
         let refresh_token = Secret::generate()?;
-        let family_expires_at = family_expires_at.unwrap_or(now + lifetimes.refresh_token);
+        let family_expires_at = family_expires_at.unwrap_or(now + refresh_lifetime);
         let scope = grant.scope.join(" ");
         let record = RefreshTokenRecord {
             digest: refresh_token.digest(),
@@ -995,6 +1005,8 @@ struct Grant<'a> {
     state: Option<&'a str>,
     code: Option<&'a str>,
     family: FamilyId,
+    /// The application's own lifetimes, where it set them.
+    validity: TokenValidity,
 }
 
 fn code_key(code: &Secret) -> Key {

@@ -30,7 +30,8 @@ const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description,
      application_type, client_secret_digest, allowed_redirect_urls, allowed_logout_urls, \
      allowed_origins_cors, allowed_web_origins, default_redirect_uri_after_login, \
      default_redirect_uri_after_logout, default_origin_cors, default_web_origin, updated_at, \
-     deleted_at, version, inserted_at";
+     deleted_at, version, inserted_at, access_token_validity, id_token_validity, \
+     refresh_token_validity";
 
 const EVENT_COLUMNS: &str = "id, env, event_code, tenant_domain, client_id, email, \
      resource_owner_id, saml_identity_provider_id, inserted_at, details";
@@ -238,6 +239,7 @@ struct AppValues<'a> {
     deleted_at: Option<OffsetDateTime>,
     version: i64,
     inserted_at: OffsetDateTime,
+    validity: [Option<i64>; 3],
 }
 
 impl<'a> AppValues<'a> {
@@ -273,12 +275,18 @@ impl<'a> AppValues<'a> {
             deleted_at: a.deleted_at,
             version: to_i64("version", a.version)?,
             inserted_at: a.inserted_at,
+            validity: [
+                a.token_validity.access_token.map(|d| d.whole_seconds()),
+                a.token_validity.id_token.map(|d| d.whole_seconds()),
+                a.token_validity.refresh_token.map(|d| d.whole_seconds()),
+            ],
         })
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 20] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 23] {
         let [l0, l1, l2, l3] = &self.lists;
         let [d0, d1, d2, d3] = &self.defaults;
+        let [v0, v1, v2] = &self.validity;
         [
             &self.env,
             &self.client_id,
@@ -300,6 +308,9 @@ impl<'a> AppValues<'a> {
             &self.deleted_at,
             &self.version,
             &self.inserted_at,
+            v0,
+            v1,
+            v2,
         ]
     }
 }
@@ -691,7 +702,7 @@ impl ApplicationStore for PostgresStore {
         let values = AppValues::new(env, app)?;
         let sql = self.sql(&format!(
             "INSERT INTO {{schema}}.applications ({APP_COLUMNS}) VALUES ({})",
-            placeholders(20)
+            placeholders(23)
         ));
         retrying!(self.insert_with_event(env, &sql, &values.params(), event))
     }
@@ -727,13 +738,15 @@ impl ApplicationStore for PostgresStore {
              allowed_logout_urls = $10, allowed_origins_cors = $11, allowed_web_origins = $12, \
              default_redirect_uri_after_login = $13, default_redirect_uri_after_logout = $14, \
              default_origin_cors = $15, default_web_origin = $16, updated_at = $17, \
-             deleted_at = $18, version = $19 \
+             deleted_at = $18, version = $19, access_token_validity = $21, \
+             id_token_validity = $22, refresh_token_validity = $23 \
              WHERE env = $1 AND client_id = $2 AND scope = $3 AND version = $20 \
              AND deleted_at IS NULL",
         );
         let p = values.params();
         let mut params: Vec<&(dyn ToSql + Sync)> = p[..19].to_vec();
         params.push(&expected);
+        params.extend_from_slice(&p[20..23]);
         let check =
             self.sql("SELECT scope FROM {schema}.applications WHERE env = $1 AND client_id = $2");
         let scope = values.scope;

@@ -15,8 +15,8 @@ use crate::audit::{Event, EventCode};
 use crate::directory::{
     Address, Application, ApplicationScope, ApplicationType, Birthdate, ClientId, CountryCode,
     Email, Environment, Gender, HexColor, HttpUrl, Locale, MetadataEntry, Name, OrgDomain,
-    Organization, OrganizationId, Origin, PhoneNumber, Profile, RedirectUri, Text, User, UserId,
-    ZoneInfo,
+    Organization, OrganizationId, Origin, PhoneNumber, Profile, RedirectUri, Text, TokenValidity,
+    User, UserId, ZoneInfo,
 };
 use crate::secret::Digest;
 use crate::store::{FamilyId, RefreshState, RefreshTokenRecord};
@@ -246,11 +246,21 @@ pub(super) fn application(row: &Row) -> Result<Application, StoreError> {
         )?,
         default_origin_cors: parse_opt(row, "default_origin_cors", Origin::parse)?,
         default_web_origin: parse_opt(row, "default_web_origin", Origin::parse)?,
+        token_validity: TokenValidity {
+            access_token: seconds(row, "access_token_validity")?,
+            id_token: seconds(row, "id_token_validity")?,
+            refresh_token: seconds(row, "refresh_token_validity")?,
+        },
         inserted_at: get(row, "inserted_at")?,
         updated_at: get(row, "updated_at")?,
         deleted_at: get(row, "deleted_at")?,
         version: version(row)?,
     })
+}
+
+/// A nullable `column` of whole seconds, as a duration.
+fn seconds(row: &Row, column: &'static str) -> Result<Option<time::Duration>, StoreError> {
+    Ok(get::<Option<i64>>(row, column)?.map(time::Duration::seconds))
 }
 
 /// Decodes a row of `events`.

@@ -37,3 +37,8 @@ CREATE TABLE {schema}.revocations (
 );
 -- purge_expired.
 CREATE INDEX revocations_expiry ON {schema}.revocations (env, expires_at);
+
+-- Per-application token lifetimes in whole seconds (NULL: the Identity's own).
+ALTER TABLE {schema}.applications ADD COLUMN access_token_validity BIGINT;
+ALTER TABLE {schema}.applications ADD COLUMN id_token_validity BIGINT;
+ALTER TABLE {schema}.applications ADD COLUMN refresh_token_validity BIGINT;
