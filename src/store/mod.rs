@@ -64,6 +64,7 @@ use crate::directory::{
 use crate::page::PageRequest;
 use crate::secret::Digest;
 
+pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod fault;
 pub mod memory;
@@ -72,6 +73,9 @@ pub mod tokens;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use credentials::{
+    AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp, SigninStore,
+};
 pub use memory::MemoryStore;
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore, TokenStore};
 
