@@ -175,7 +175,9 @@ impl CredentialStore for MemoryStore {
         let mut creds = lock(&e.credentials);
         let key = (org.clone(), user_id);
         let user = users.by_id.remove(&key).ok_or(StoreError::NotFound)?;
-        users.by_email.remove(&(org.clone(), user.profile.email.key()));
+        users
+            .by_email
+            .remove(&(org.clone(), user.profile.email.key()));
         if let Some(order) = users.order.get_mut(org) {
             order.remove(&(newest(user.inserted_at, user_id.as_uuid()), user_id));
         }
