@@ -210,16 +210,21 @@ impl Fx {
 
     /// Every event with `code`, oldest first.
     pub async fn events(&self, code: EventCode) -> Vec<Event> {
-        let mut list = self
-            .identity
-            .events()
-            .list(
-                &EventQuery::tenant(&self.org).code(code),
-                PageRequest::new(1, 1000).unwrap(),
-            )
-            .await
-            .unwrap()
-            .data;
+        let query = EventQuery::tenant(&self.org).code(code);
+        let mut list = Vec::new();
+        for page in 1.. {
+            let data = self
+                .identity
+                .events()
+                .list(&query, PageRequest::new(page, 100).unwrap())
+                .await
+                .unwrap()
+                .data;
+            if data.is_empty() {
+                break;
+            }
+            list.extend(data);
+        }
         list.reverse();
         list
     }
