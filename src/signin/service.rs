@@ -1700,10 +1700,12 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
         let code = random_digits(digits)?;
         let lifetime = self.identity.config().lifetimes().email_code;
         let expires_at = now + lifetime;
+        // Kept one more lifetime after expiry, so a late or second use is told apart from a
+        // wrong code in the audit log.
         let entry = OneTimeEntry {
             payload: Vec::new(),
             expires_at,
-            retain_until: expires_at,
+            retain_until: expires_at + lifetime,
         };
         let key = self.email_code_key(purpose, user.id, to, binding, &code)?;
         self.identity
