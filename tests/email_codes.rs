@@ -61,7 +61,11 @@ async fn an_e_mail_code_works_once() {
         .confirm_email("janis@example.com", &code, &ctx())
         .await
         .unwrap();
-    assert_invalid_code(signin.confirm_email("janis@example.com", &code, &ctx()).await);
+    assert_invalid_code(
+        signin
+            .confirm_email("janis@example.com", &code, &ctx())
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -87,7 +91,8 @@ async fn a_code_just_before_its_expiry_still_works() {
     let f = fixture().await;
     f.sign_up("janis@example.com", PASSWORD).await;
     let code = f.last_code("janis@example.com");
-    f.clock.advance(Duration::minutes(10) - Duration::seconds(1));
+    f.clock
+        .advance(Duration::minutes(10) - Duration::seconds(1));
     f.identity
         .signin(&f.org)
         .confirm_email("janis@example.com", &code, &ctx())
@@ -128,7 +133,11 @@ async fn an_e_mail_code_is_bound_to_its_purpose() {
         .await
         .unwrap();
     let change_code = f.last_code("new@example.com");
-    assert_invalid_code(signin.confirm_email("janis@example.com", &change_code, &ctx()).await);
+    assert_invalid_code(
+        signin
+            .confirm_email("janis@example.com", &change_code, &ctx())
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -149,9 +158,17 @@ async fn e_mail_code_attempts_are_limited() {
     let code = f.last_code("janis@example.com");
     let signin = f.identity.signin(&f.org);
     for wrong in ["000000", "111111", "222222"] {
-        assert_invalid_code(signin.confirm_email("janis@example.com", wrong, &ctx()).await);
+        assert_invalid_code(
+            signin
+                .confirm_email("janis@example.com", wrong, &ctx())
+                .await,
+        );
     }
-    assert_invalid_code(signin.confirm_email("janis@example.com", &code, &ctx()).await);
+    assert_invalid_code(
+        signin
+            .confirm_email("janis@example.com", &code, &ctx())
+            .await,
+    );
     assert_eq!(
         f.reasons(EventCode::EMAIL_CODE_FAILED).await,
         [
@@ -168,8 +185,16 @@ async fn an_unknown_address_gets_the_same_answer_as_a_wrong_code() {
     let f = fixture().await;
     f.sign_up("janis@example.com", PASSWORD).await;
     let signin = f.identity.signin(&f.org);
-    assert_invalid_code(signin.confirm_email("nobody@example.com", "123456", &ctx()).await);
-    assert_invalid_code(signin.confirm_email("janis@example.com", "123456", &ctx()).await);
+    assert_invalid_code(
+        signin
+            .confirm_email("nobody@example.com", "123456", &ctx())
+            .await,
+    );
+    assert_invalid_code(
+        signin
+            .confirm_email("janis@example.com", "123456", &ctx())
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -179,7 +204,10 @@ async fn resending_is_silent_for_unknown_addresses_and_rate_limited_for_all() {
     let signin = f.identity.signin(&f.org);
     for _ in 0..4 {
         signin.resend_email_code("janis@example.com").await.unwrap();
-        signin.resend_email_code("nobody@example.com").await.unwrap();
+        signin
+            .resend_email_code("nobody@example.com")
+            .await
+            .unwrap();
     }
     let err = signin
         .resend_email_code("janis@example.com")
@@ -188,7 +216,10 @@ async fn resending_is_silent_for_unknown_addresses_and_rate_limited_for_all() {
     assert!(matches!(err, Error::RateLimited));
     assert_eq!(err.http_status(), 429);
     // An unknown address is limited alike (5 sends), so the limit tells nothing either.
-    signin.resend_email_code("nobody@example.com").await.unwrap();
+    signin
+        .resend_email_code("nobody@example.com")
+        .await
+        .unwrap();
     assert!(matches!(
         signin.resend_email_code("nobody@example.com").await,
         Err(Error::RateLimited)

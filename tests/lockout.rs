@@ -5,10 +5,10 @@ mod support;
 
 use std::sync::Arc;
 
+use idcore::Error;
 use idcore::audit::EventCode;
 use idcore::risk::{RequestContext, RiskDecision};
 use idcore::signin::{Factor, FactorKind, LockoutPolicy, SigninSettings};
-use idcore::Error;
 use support::*;
 use time::Duration;
 
@@ -172,7 +172,12 @@ async fn a_success_gives_its_reservation_back_but_failures_stay_counted() {
     assert_sign_in_failed(f.sign_in("janis@example.com", PASSWORD).await);
     assert_eq!(
         f.reasons(EventCode::SIGN_IN_FAILED).await,
-        ["wrong password", "wrong password", "wrong password", "account locked"]
+        [
+            "wrong password",
+            "wrong password",
+            "wrong password",
+            "account locked"
+        ]
     );
 }
 
@@ -254,7 +259,10 @@ async fn e_mail_code_failures_and_password_failures_share_one_lockout() {
     assert_eq!(pending.factors, [FactorKind::EmailCode]);
     let code = f.last_code("janis@example.com");
     for _ in 0..2 {
-        assert_sign_in_failed(f.complete(&pending, Factor::EmailCode("000000".into())).await);
+        assert_sign_in_failed(
+            f.complete(&pending, Factor::EmailCode("000000".into()))
+                .await,
+        );
     }
     assert_sign_in_failed(f.sign_in("janis@example.com", "wrong").await);
     // Locked: the right e-mail code is refused unchecked.
@@ -284,7 +292,10 @@ async fn the_verification_code_path_is_locked_too() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidCode));
     assert_eq!(
-        f.reasons(EventCode::EMAIL_CODE_FAILED).await.last().unwrap(),
+        f.reasons(EventCode::EMAIL_CODE_FAILED)
+            .await
+            .last()
+            .unwrap(),
         "account locked"
     );
 }

@@ -19,7 +19,11 @@ use idcore::store::CredentialStore;
 use idcore::{Environment, Error, FieldProblem, NewUser};
 use support::*;
 
-async fn try_sign_up(f: &Fx, email: &str, password: &str) -> Result<idcore::directory::User, Error> {
+async fn try_sign_up(
+    f: &Fx,
+    email: &str,
+    password: &str,
+) -> Result<idcore::directory::User, Error> {
     f.identity
         .signin(&f.org)
         .sign_up(SignUp::new(
@@ -54,7 +58,11 @@ async fn stored_hash(f: &Fx, user: &idcore::directory::User) -> String {
 async fn a_long_unicode_password_is_accepted_and_verified_whole() {
     let f = fixture().await;
     // 80 code points, 200+ bytes: well past bcrypt's 72-byte and any 64-character cut.
-    let password: String = "ünïcødé 🔐 passphrase — ".repeat(4).chars().take(80).collect();
+    let password: String = "ünïcødé 🔐 passphrase — "
+        .repeat(4)
+        .chars()
+        .take(80)
+        .collect();
     assert_eq!(password.chars().count(), 80);
     assert!(password.len() > 100);
     f.sign_up("janis@example.com", &password).await;
@@ -105,9 +113,14 @@ async fn length_is_counted_in_code_points_not_bytes() {
 #[tokio::test]
 async fn no_composition_rules_apply() {
     let f = fixture().await;
-    for (i, pw) in ["all lowercase words", "ALLUPPERCASE", "12345678901", "        spaces  "]
-        .iter()
-        .enumerate()
+    for (i, pw) in [
+        "all lowercase words",
+        "ALLUPPERCASE",
+        "12345678901",
+        "        spaces  ",
+    ]
+    .iter()
+    .enumerate()
     {
         try_sign_up(&f, &format!("u{i}@example.com"), pw)
             .await
@@ -149,7 +162,9 @@ async fn a_breached_password_is_refused() {
         try_sign_up(&f, "a@example.com", "password123").await,
         FieldProblem::Format("appears in a list of breached passwords"),
     );
-    try_sign_up(&f, "a@example.com", "password1234").await.unwrap();
+    try_sign_up(&f, "a@example.com", "password1234")
+        .await
+        .unwrap();
 }
 
 struct Unreachable;
@@ -167,7 +182,9 @@ impl BreachedPasswords for Unreachable {
 #[tokio::test]
 async fn a_failing_breach_check_refuses_the_password() {
     let f = fixture_with(|b| b.breached_passwords(Unreachable)).await;
-    let err = try_sign_up(&f, "a@example.com", PASSWORD).await.unwrap_err();
+    let err = try_sign_up(&f, "a@example.com", PASSWORD)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unavailable("breached-password check")));
     assert_eq!(err.http_status(), 503);
     // Nothing was created.
@@ -217,7 +234,8 @@ fn the_default_argon2_parameters_are_owasps() {
 #[test]
 fn a_reference_argon2id_phc_string_verifies() {
     // From the argon2 reference implementation's test vectors.
-    let phc = "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4";
+    let phc =
+        "$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4";
     assert_eq!(
         verify_password(phc, &Password::new("password"), &SMALL).unwrap(),
         Verification::MatchNeedsRehash
@@ -249,7 +267,8 @@ fn pbkdf2_sha256_imports_verify_in_phc_and_passlib_forms() {
         verify_password(phc, &Password::new("wrong"), &SMALL).unwrap(),
         Verification::Mismatch
     );
-    let passlib = "$pbkdf2-sha256$1200$c2FsdHlzYWx0eXNhbHR5IQ$B6bpo/BkHIGChoPwiir3j164m0DZ1v0XqFQJbLT4oSU";
+    let passlib =
+        "$pbkdf2-sha256$1200$c2FsdHlzYWx0eXNhbHR5IQ$B6bpo/BkHIGChoPwiir3j164m0DZ1v0XqFQJbLT4oSU";
     assert_eq!(
         verify_password(passlib, &Password::new("pässwörd ünïcode ✓"), &SMALL).unwrap(),
         Verification::MatchNeedsRehash
@@ -449,11 +468,16 @@ impl Offload for Gone {
 #[tokio::test]
 async fn a_failing_offload_fails_closed() {
     let f = fixture_with(|b| b.password_offload(Gone)).await;
-    let err = try_sign_up(&f, "a@example.com", PASSWORD).await.unwrap_err();
+    let err = try_sign_up(&f, "a@example.com", PASSWORD)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)));
 }
 
 #[test]
 fn password_debug_is_redacted() {
-    assert_eq!(format!("{:?}", Password::new("hunter22")), "Password([redacted])");
+    assert_eq!(
+        format!("{:?}", Password::new("hunter22")),
+        "Password([redacted])"
+    );
 }

@@ -201,7 +201,10 @@ async fn a_factor_the_pending_sign_in_did_not_ask_for_is_refused() {
     f.enrol(&user).await;
     let pending = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);
     assert_sign_in_failed(f.complete(&pending, Factor::HostVerified).await);
-    assert_sign_in_failed(f.complete(&pending, Factor::EmailCode("123456".into())).await);
+    assert_sign_in_failed(
+        f.complete(&pending, Factor::EmailCode("123456".into()))
+            .await,
+    );
     assert_eq!(
         f.reasons(EventCode::MFA_FAILED).await,
         ["factor not asked for", "factor not asked for"]
@@ -256,7 +259,11 @@ async fn a_recovery_code_replaces_the_totp_code_once() {
     let f = fixture().await;
     let user = f.active_user("janis@example.com").await;
     let (_, codes) = f.enrol(&user).await;
-    assert!(codes.iter().all(|c| c.len() == 11 && c.as_bytes()[5] == b'-'));
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 11 && c.as_bytes()[5] == b'-')
+    );
     let pending = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);
     // Case and dashes do not matter.
     let typed = codes[3].replace('-', "").to_uppercase();
@@ -289,7 +296,10 @@ async fn regenerated_recovery_codes_replace_every_older_one() {
         .await
         .unwrap();
     let pending = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);
-    assert_sign_in_failed(f.complete(&pending, Factor::RecoveryCode(old[0].clone())).await);
+    assert_sign_in_failed(
+        f.complete(&pending, Factor::RecoveryCode(old[0].clone()))
+            .await,
+    );
     expect_complete(
         f.complete(
             &pending,
@@ -311,7 +321,12 @@ async fn an_enrolment_is_confirmed_only_by_a_valid_code() {
             .expose()
             .starts_with("otpauth://totp/")
     );
-    assert!(enrolment.otpauth_uri().expose().contains("janis%40example.com"));
+    assert!(
+        enrolment
+            .otpauth_uri()
+            .expose()
+            .contains("janis%40example.com")
+    );
     assert_eq!(&enrolment.qr_png()[..8], b"\x89PNG\r\n\x1a\n");
     // 160 bits: 32 base32 characters.
     assert_eq!(enrolment.secret_base32().expose().len(), 32);
@@ -382,7 +397,12 @@ async fn a_password_change_needs_the_current_password_and_revokes_every_token() 
         .unwrap_err();
     assert!(matches!(err, Error::SignInFailed));
     signin
-        .change_password(user.id, &Password::new(PASSWORD), &new, &RequestContext::new())
+        .change_password(
+            user.id,
+            &Password::new(PASSWORD),
+            &new,
+            &RequestContext::new(),
+        )
         .await
         .unwrap();
     assert!(
@@ -405,7 +425,10 @@ async fn a_password_change_needs_the_current_password_and_revokes_every_token() 
     );
     f.clock.advance(Duration::seconds(1));
     assert_sign_in_failed(f.sign_in("janis@example.com", PASSWORD).await);
-    expect_complete(f.sign_in("janis@example.com", "a completely new passphrase").await);
+    expect_complete(
+        f.sign_in("janis@example.com", "a completely new passphrase")
+            .await,
+    );
     assert_eq!(f.events(EventCode::PASSWORD_CHANGED).await.len(), 1);
 }
 

@@ -72,8 +72,14 @@ fn one_step_either_side_is_accepted_two_are_not() {
     let key = rfc_key(TotpAlgorithm::Sha1);
     let now = 1_234_567_890u64;
     let step = step_of(now);
-    assert_eq!(key.matching_step(&key.generate(now - 30), now), Some(step - 1));
-    assert_eq!(key.matching_step(&key.generate(now + 30), now), Some(step + 1));
+    assert_eq!(
+        key.matching_step(&key.generate(now - 30), now),
+        Some(step - 1)
+    );
+    assert_eq!(
+        key.matching_step(&key.generate(now + 30), now),
+        Some(step + 1)
+    );
     assert_eq!(key.matching_step(&key.generate(now - 60), now), None);
     assert_eq!(key.matching_step(&key.generate(now + 60), now), None);
 }
@@ -82,7 +88,14 @@ fn one_step_either_side_is_accepted_two_are_not() {
 fn malformed_codes_match_nothing() {
     let key = rfc_key(TotpAlgorithm::Sha1);
     let now = 59;
-    for bad in ["", "9428708", "942870822", "+4287082", "9428708a", "９４２８７０８２"] {
+    for bad in [
+        "",
+        "9428708",
+        "942870822",
+        "+4287082",
+        "9428708a",
+        "９４２８７０８２",
+    ] {
         assert_eq!(key.matching_step(bad, now), None, "{bad:?}");
     }
 }
@@ -123,7 +136,10 @@ async fn a_code_of_an_older_step_than_the_last_accepted_is_refused() {
     let now = f.unix();
     // The app's clock runs 30 s ahead: its code of the next step is accepted…
     let first = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);
-    expect_complete(f.complete(&first, Factor::Totp(key.generate(now + 30))).await);
+    expect_complete(
+        f.complete(&first, Factor::Totp(key.generate(now + 30)))
+            .await,
+    );
     // …after which the current step's (still in the window) is older, and refused.
     let second = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);
     assert_sign_in_failed(f.complete(&second, Factor::Totp(key.generate(now))).await);
@@ -144,11 +160,23 @@ async fn codes_one_step_away_pass_sign_in_and_two_steps_away_do_not() {
     f.clock.advance(Duration::minutes(2));
     let pending = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);
     let now = f.unix();
-    assert_sign_in_failed(f.complete(&pending, Factor::Totp(key.generate(now - 60))).await);
-    assert_sign_in_failed(f.complete(&pending, Factor::Totp(key.generate(now + 60))).await);
-    expect_complete(f.complete(&pending, Factor::Totp(key.generate(now - 30))).await);
+    assert_sign_in_failed(
+        f.complete(&pending, Factor::Totp(key.generate(now - 60)))
+            .await,
+    );
+    assert_sign_in_failed(
+        f.complete(&pending, Factor::Totp(key.generate(now + 60)))
+            .await,
+    );
+    expect_complete(
+        f.complete(&pending, Factor::Totp(key.generate(now - 30)))
+            .await,
+    );
     let pending = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);
-    expect_complete(f.complete(&pending, Factor::Totp(key.generate(now + 30))).await);
+    expect_complete(
+        f.complete(&pending, Factor::Totp(key.generate(now + 30)))
+            .await,
+    );
     assert_eq!(
         f.reasons(EventCode::MFA_FAILED).await,
         ["wrong TOTP code", "wrong TOTP code"]

@@ -1876,12 +1876,12 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
             None => 0,
         };
         let (device, ip) = self.signal_digests(user.id, request)?;
-        let familiarity =
-            |digest: Option<crate::secret::Digest>, known: &[crate::secret::Digest]| match digest {
-                None => Familiarity::Absent,
-                Some(d) if known.contains(&d) => Familiarity::Known,
-                Some(_) => Familiarity::Unknown,
-            };
+        let familiarity = |digest: Option<crate::secret::Digest>,
+                           known: &[crate::secret::Digest]| match digest {
+            None => Familiarity::Absent,
+            Some(d) if known.contains(&d) => Familiarity::Known,
+            Some(_) => Familiarity::Unknown,
+        };
         let context = RiskContext {
             action,
             org: self.org.clone(),

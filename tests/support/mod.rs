@@ -201,7 +201,11 @@ impl Fx {
             .await
     }
 
-    pub async fn complete(&self, pending: &PendingSignIn, factor: Factor) -> Result<SignInStep, Error> {
+    pub async fn complete(
+        &self,
+        pending: &PendingSignIn,
+        factor: Factor,
+    ) -> Result<SignInStep, Error> {
         self.identity
             .signin(&self.org)
             .complete(pending.token.expose(), factor, &RequestContext::new())
