@@ -73,6 +73,8 @@ pub struct PasswordPolicy {
     /// Minimum length in code points. Defaults to 8; 8 to 64.
     pub min_length: usize,
     /// Maximum length in code points. Defaults to 128; 64 to 4096, and not below `min_length`.
+    /// Sign-in refuses a longer password without hashing it (raise this before importing
+    /// hashes of longer passwords).
     pub max_length: usize,
 }
 
@@ -349,6 +351,7 @@ impl StoredHash {
         let Some(rest) = s.strip_prefix('$') else {
             return Err(malformed("must be a PHC string starting with $"));
         };
+        // `split` yields at least one part, so `parts[1..]` below is always in bounds.
         let parts: Vec<&str> = rest.split('$').collect();
         match parts.first().copied() {
             Some("argon2id") => Self::argon2(argon2::Algorithm::Argon2id, &parts[1..]),
@@ -363,6 +366,7 @@ impl StoredHash {
 
     /// `[v=19$]m=…,t=…,p=…$salt$hash`
     fn argon2(algorithm: argon2::Algorithm, parts: &[&str]) -> Result<Self, Error> {
+        // `parts[1..]` only where `parts.first()` matched: in bounds.
         let (version, parts) = match parts.first().and_then(|p| p.strip_prefix("v=")) {
             Some("19") => (argon2::Version::V0x13, &parts[1..]),
             Some("16") => (argon2::Version::V0x10, &parts[1..]),

@@ -975,6 +975,20 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
                     .await);
             }
         };
+        if request.password.chars() > self.settings().password.max_length {
+            // No password this long was ever accepted: refuse without hashing it (the answer
+            // depends only on the input's length, never on the account).
+            return Err(self
+                .failed(
+                    EventCode::SIGN_IN_FAILED,
+                    "password longer than the maximum",
+                    user,
+                    client,
+                    Some(&guard),
+                    now,
+                )
+                .await);
+        }
         let Some((user, creds)) = account else {
             self.dummy(&request.password).await?;
             return Err(self
