@@ -487,16 +487,21 @@ async fn a_challenged_unregister_deletes_only_once_the_challenge_passes() {
     assert!(matches!(wrong, Err(Error::InvalidCode)));
     assert_eq!(answer(&wrong).status, 409);
     assert!(f.identity.users(&f.org).retrieve(user.id).await.is_ok());
-    // A pending unregister is not a sign-in.
+    // A pending unregister is not a sign-in: refused before the factor is even looked at,
+    // so the right code presented there does not spend the challenge.
     let code = f.last_code("janis@example.com");
     assert_sign_in_failed(
         signin
             .complete(
                 pending.token.expose(),
-                Factor::EmailCode("111111".into()),
+                Factor::EmailCode(code.clone()),
                 &RequestContext::new(),
             )
             .await,
+    );
+    assert_eq!(
+        f.reasons(EventCode::MFA_FAILED).await.last().unwrap(),
+        "pending entry of another flow"
     );
     let done = signin
         .complete_unregister(

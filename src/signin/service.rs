@@ -304,6 +304,13 @@ impl UnregisterOutcome {
     }
 }
 
+/// Which flow a pending entry belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FlowKind {
+    SignIn,
+    Unregister,
+}
+
 /// What a pending entry continues.
 #[derive(Clone, Serialize, Deserialize)]
 enum Flow {
@@ -398,7 +405,9 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
     /// [`Error::InvalidField`] naming `password`; [`Error::AlreadyExists`] with key `email` or
     /// `username`; [`Error::NotFound`] (organization); [`Error::Unavailable`] when the
     /// breached-password check or the hashing offload fails; [`Error::Keys`] without a
-    /// key-encryption key; [`Error::Mail`], [`Error::Store`].
+    /// key-encryption key; [`Error::Store`]; [`Error::Mail`] when the code could not be handed
+    /// to the mailer — the account exists then, and
+    /// [`resend_email_code`](Self::resend_email_code) sends another.
     pub async fn sign_up(&self, request: SignUp) -> Result<User, Error> {
         self.keys()?;
         self.require_org().await?;
@@ -424,7 +433,10 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
                 .await
             {
                 Ok(()) => {
-                    self.send_code(Purpose::VerifyEmail, &user, &email, "", now)
+                    // Not counted toward the send limit: an address signs up once, and a
+                    // limit exhausted beforehand through `resend_email_code` must not keep
+                    // its owner from getting the first code.
+                    self.deliver_code(Purpose::VerifyEmail, &user, &email, "", now)
                         .await?;
                     return Ok(user);
                 }
@@ -1121,7 +1133,10 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
         context: &RequestContext,
     ) -> Result<SignInStep, Error> {
         let now = self.identity.now();
-        match self.advance_pending(pending, &factor, context, now).await? {
+        match self
+            .advance_pending(pending, FlowKind::SignIn, &factor, context, now)
+            .await?
+        {
             Progress::Done(done) => {
                 let (payload, user) = *done;
                 if !matches!(payload.flow, Flow::SignIn { .. }) {
@@ -1230,7 +1245,10 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
         context: &RequestContext,
     ) -> Result<UnregisterOutcome, Error> {
         let now = self.identity.now();
-        match self.advance_pending(pending, &factor, context, now).await {
+        match self
+            .advance_pending(pending, FlowKind::Unregister, &factor, context, now)
+            .await
+        {
             Ok(Progress::Done(done)) => match done.0.flow {
                 Flow::Unregister {
                     requested_by,
@@ -1304,6 +1322,7 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
     async fn advance_pending(
         &self,
         token: &str,
+        expected: FlowKind,
         factor: &Factor,
         context: &RequestContext,
         now: OffsetDateTime,
@@ -1338,10 +1357,24 @@ impl<'a, S: SigninStore> SignIn<'a, S> {
                 )
                 .await);
         }
-        let client = match &payload.flow {
-            Flow::SignIn { client_id, .. } => Some(*client_id),
-            Flow::Unregister { .. } => None,
+        let (kind, client) = match &payload.flow {
+            Flow::SignIn { client_id, .. } => (FlowKind::SignIn, Some(*client_id)),
+            Flow::Unregister { .. } => (FlowKind::Unregister, None),
         };
+        if kind != expected {
+            // Checked before any factor: a pending entry of the other flow is never spent here.
+            return Err(self
+                .failed(
+                    EventCode::MFA_FAILED,
+                    "pending entry of another flow",
+                    None,
+                    client,
+                    None,
+                    now,
+                )
+                .await);
+        }
+        self.require_org().await?;
         let account = self.account(payload.user_id).await?;
         let Some((user, creds)) = account else {
             return Err(self
