@@ -186,7 +186,8 @@ impl EncryptionKey {
             }
         }
         let mut out = [0u8; 32];
-        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"idcore subkey").extract(&self.0);
+        let ikm: &[u8] = self.0.as_ref();
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"idcore subkey").extract(ikm);
         // Invariant: 32 bytes is far below HKDF-SHA256's 255 × 32 byte limit, so expand and fill
         // cannot fail; should they, the zero key is never returned: we fall back to a SHA-256
         // of the purpose-tagged key, still a one-way function of the secret.
@@ -197,7 +198,7 @@ impl EncryptionKey {
         if !filled {
             let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
             ctx.update(purpose);
-            ctx.update(&self.0);
+            ctx.update(ikm);
             out.copy_from_slice(ctx.finish().as_ref());
         }
         out
