@@ -95,3 +95,40 @@ fn mac(key: &hmac::Key, parts: &[&[u8]]) -> Digest {
     out.copy_from_slice(tag.as_ref());
     Digest::from_bytes(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(byte: u8) -> SigninKeys {
+        SigninKeys::derive(&EncryptionKey::from_bytes([byte; 32])).unwrap()
+    }
+
+    #[test]
+    fn each_purpose_has_its_own_key_and_derivation_is_deterministic() {
+        let a = keys(1);
+        let parts: &[&[u8]] = &[b"org", b"user", b"123456"];
+        assert_eq!(a.email_code(parts), keys(1).email_code(parts));
+        assert_ne!(a.email_code(parts), a.recovery_code(parts));
+        assert_ne!(a.email_code(parts), a.signal(parts));
+        assert_ne!(a.email_code(parts), keys(2).email_code(parts));
+        // Length-prefixed parts: moving a boundary changes the digest.
+        assert_ne!(a.email_code(&[b"ab", b"c"]), a.email_code(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn a_sealed_totp_secret_opens_only_with_its_key_and_binding() {
+        let k = keys(1);
+        let sealed = k.seal_totp(b"12345678901234567890", b"user-a").unwrap();
+        assert_eq!(
+            k.open_totp(&sealed, b"user-a").unwrap(),
+            b"12345678901234567890"
+        );
+        assert!(k.open_totp(&sealed, b"user-b").is_err());
+        assert!(keys(2).open_totp(&sealed, b"user-a").is_err());
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert!(k.open_totp(&tampered, b"user-a").is_err());
+        assert!(k.open_totp(&sealed[..20], b"user-a").is_err());
+    }
+}
