@@ -1,13 +1,18 @@
 //! The main job of idcore, on the embedded in-memory store:
-//! an organization, an application and a user; lists; the audit log.
+//! an organization, an application and a user; lists; the audit log; sign-up with an e-mail
+//! code and an authenticator app; sign-in with password + TOTP; the code → tokens path.
 //!
 //! Run it with `cargo run --example quickstart`.
 
 use idcore::audit::{EventCode, EventQuery};
 use idcore::directory::Address;
+use idcore::mail::MemoryOutbox;
+use idcore::risk::RequestContext;
+use idcore::signin::password::Password;
+use idcore::signin::{Authorization, Factor, SignInRequest, SignInStep, SignUp};
+use idcore::tokens::ClientAuth;
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
-use idcore::tokens::{ClientAuth, CodeRequest};
 use idcore::{
     ApplicationScope, ApplicationType, Environment, Identity, MemoryStore, NewApplication,
     NewOrganization, NewUser, PageRequest, ProfileChanges,
@@ -16,11 +21,16 @@ use idcore::{
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), idcore::Error> {
     // One Identity per environment; the store is the host's choice (here: in memory).
+    let outbox = MemoryOutbox::new();
     let identity = Identity::builder()
         .issuer("https://auth.example.com")
         .environment(Environment::Sandbox)
         // Signing keys are stored encrypted under this key; a real host loads it from a secret.
-        .key_encryption_key(EncryptionKey::from_bytes(&[42; 32]).unwrap())
+        .key_encryption_key(
+            EncryptionKey::from_bytes(&[42; 32])
+                .map_err(|_| idcore::Error::ApiMisuse("a 32-byte key"))?,
+        )
+        .mailer(outbox.clone())
         .store(MemoryStore::new())
         .build()?;
     println!(
@@ -170,29 +180,119 @@ async fn main() -> Result<(), idcore::Error> {
         .await?;
     println!("filtered by code USER_CREATED: {} events", created.total);
 
-    // 6. Tokens. Sign-in (a later issue) ends by minting a code for the authenticated user; here
-    //    we mint it directly, then run the client's side of the flow.
-    let tokens = identity.tokens();
-    let client = ClientAuth::public(spa.application.client_id);
-    let code = tokens
-        .mint_code(code_request(
-            &identity,
-            &org.domain,
-            &janis,
-            &spa.application,
-        )?)
+    // 6. Sign-up (seed 000): a password, a verification code by e-mail, an authenticator app.
+    //    The mailer here is an in-memory outbox, so we can read the code back.
+    let signin = identity.signin(&org.domain);
+    let password = Password::new("piece of my heart, 1968");
+    let pearl = signin
+        .sign_up(SignUp::new(
+            NewUser::new("pearl@example.com")?,
+            password.clone(),
+        ))
         .await?;
-    let set = tokens
-        .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
+    let mail = outbox
+        .last_to(&pearl.profile.email)
+        .ok_or(idcore::Error::ApiMisuse("no verification mail"))?;
+    let email_code = digits_after("code is ", &mail.body);
+    println!(
+        "\nsigned up {} (verified: {}); mailed \"{}\" with a {}-digit code",
+        pearl.profile.email,
+        pearl.profile.email_verified,
+        mail.subject,
+        email_code.len()
+    );
+    let pearl = signin
+        .confirm_email("pearl@example.com", &email_code, &RequestContext::new())
         .await?;
     println!(
-        "\nexchanged the code: access token {}…, ID token {}…, refresh token (opaque, {} chars)",
+        "confirmed the address: verified = {}",
+        pearl.profile.email_verified
+    );
+
+    let enrolment = signin.begin_totp_enrolment(pearl.id).await?;
+    // The authenticator app: totp-rs reading the otpauth:// URI, as scanning the QR code would.
+    let app = totp_rs::Totp::from_url(enrolment.otpauth_uri().expose())
+        .map_err(|_| idcore::Error::ApiMisuse("the otpauth uri does not parse"))?;
+    let now = u64::try_from(identity.now().unix_timestamp()).unwrap_or_default();
+    let first_code = app.generate(now).to_string();
+    let recovery = signin
+        .confirm_totp_enrolment(pearl.id, &first_code, &RequestContext::new())
+        .await?;
+    println!(
+        "enrolled an authenticator (QR code: {} PNG bytes); {} recovery codes, shown once",
+        enrolment.qr_png().len(),
+        recovery.codes().len()
+    );
+
+    // 7. Sign-in: password, then the second factor, then an authorization code for the SPA,
+    //    bound to its redirect URI, PKCE challenge, nonce and state.
+    let authorization = Authorization {
+        client_id: spa.application.client_id,
+        redirect_uri: REDIRECT.to_owned(),
+        code_challenge: CodeChallenge::s256(VERIFIER)?,
+        nonce: Some("n-0S6_WzA2Mj".to_owned()),
+        state: Some("af0ifjsldkj".to_owned()),
+        scope: vec!["openid".to_owned(), "email".to_owned()],
+    };
+    let sign_in = |password: &Password| SignInRequest {
+        login: "pearl@example.com".to_owned(),
+        password: password.clone(),
+        authorization: authorization.clone(),
+        context: RequestContext::new(),
+    };
+    let wrong = signin
+        .sign_in(sign_in(&Password::new("ball and chain")))
+        .await;
+    println!("a wrong password: {}", outcome(wrong));
+    let SignInStep::FactorRequired(pending) = signin.sign_in(sign_in(&password)).await? else {
+        return Err(idcore::Error::ApiMisuse(
+            "an enrolled user needs a second factor",
+        ));
+    };
+    println!("the password is right; still needed: {:?}", pending.factors);
+    // Each 30-second step is accepted once: the enrolment's code is spent…
+    let replayed = signin
+        .complete(
+            pending.token.expose(),
+            Factor::Totp(first_code),
+            &RequestContext::new(),
+        )
+        .await;
+    println!("the enrolment's code again: {}", outcome(replayed));
+    // …and the app's code for the next step is within the ±1 step window.
+    let next_code = app.generate(now + 30).to_string();
+    let SignInStep::Complete(authorized) = signin
+        .complete(
+            pending.token.expose(),
+            Factor::Totp(next_code),
+            &RequestContext::new(),
+        )
+        .await?
+    else {
+        return Err(idcore::Error::ApiMisuse(
+            "the TOTP code should complete the sign-in",
+        ));
+    };
+    println!(
+        "signed in: redirect to {}?code=…&state={}",
+        authorized.redirect_uri,
+        authorized.state.as_deref().unwrap_or("")
+    );
+
+    // 8. Tokens: the client redeems the code (seed 000 "GetTokenFromCode").
+    let tokens = identity.tokens();
+    let client = ClientAuth::public(spa.application.client_id);
+    let set = tokens
+        .exchange_code(&client, authorized.code.expose(), REDIRECT, VERIFIER)
+        .await?;
+    println!(
+        "exchanged the code: access token {}…, ID token {}…, refresh token (opaque, {} chars)",
         &set.access_token[..24],
         &set.id_token[..24],
         set.refresh_token.expose().len()
     );
     let again = tokens
-        .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
+        .exchange_code(&client, authorized.code.expose(), REDIRECT, VERIFIER)
         .await;
     println!("redeeming the same code again: {}", outcome(again));
     println!(
@@ -200,17 +300,28 @@ async fn main() -> Result<(), idcore::Error> {
         outcome(tokens.verify_live(&set.access_token).await)
     );
 
-    // A fresh sign-in for the rest of the flow.
-    let code = tokens
-        .mint_code(code_request(
-            &identity,
-            &org.domain,
-            &janis,
-            &spa.application,
-        )?)
-        .await?;
+    // A fresh sign-in for the rest of the flow, with a recovery code as the second factor.
+    let SignInStep::FactorRequired(pending) = signin.sign_in(sign_in(&password)).await? else {
+        return Err(idcore::Error::ApiMisuse(
+            "an enrolled user needs a second factor",
+        ));
+    };
+    let recovery_code = recovery.codes()[0].expose().to_owned();
+    let SignInStep::Complete(authorized) = signin
+        .complete(
+            pending.token.expose(),
+            Factor::RecoveryCode(recovery_code),
+            &RequestContext::new(),
+        )
+        .await?
+    else {
+        return Err(idcore::Error::ApiMisuse(
+            "a recovery code should complete the sign-in",
+        ));
+    };
+    println!("signed in again with a recovery code (each works once)");
     let set = tokens
-        .exchange_code(&client, code.expose(), REDIRECT, VERIFIER)
+        .exchange_code(&client, authorized.code.expose(), REDIRECT, VERIFIER)
         .await?;
     let verified = tokens.verify_live(&set.access_token).await?;
     println!(
@@ -236,7 +347,7 @@ async fn main() -> Result<(), idcore::Error> {
     tokens.verify_live(&refreshed.access_token).await?;
 
     // Global sign-out: every earlier token of the user fails live verification.
-    tokens.global_sign_out(&org.domain, janis.id).await?;
+    tokens.global_sign_out(&org.domain, pearl.id).await?;
     println!(
         "after global sign-out, live verify says: {}",
         outcome(tokens.verify_live(&refreshed.access_token).await)
@@ -263,25 +374,14 @@ const REDIRECT: &str = "http://localhost:3000/callback";
 /// The client's PKCE secret (RFC 7636 Appendix B); the code request carries its S256 challenge.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-/// What the sign-in flow hands over once the user is authenticated.
-fn code_request(
-    identity: &Identity<MemoryStore>,
-    org: &idcore::OrgDomain,
-    user: &idcore::directory::User,
-    app: &idcore::directory::Application,
-) -> Result<CodeRequest, idcore::Error> {
-    Ok(CodeRequest {
-        org: org.clone(),
-        user_id: user.id,
-        client_id: app.client_id,
-        redirect_uri: REDIRECT.to_owned(),
-        code_challenge: CodeChallenge::s256(VERIFIER)?,
-        nonce: Some("n-0S6_WzA2Mj".to_owned()),
-        state: Some("af0ifjsldkj".to_owned()),
-        scope: vec!["openid".to_owned(), "email".to_owned()],
-        auth_time: identity.now(),
-        amr: vec!["pwd".to_owned()],
-    })
+/// The first run of digits after `marker` in `text`.
+fn digits_after(marker: &str, text: &str) -> String {
+    text.split(marker)
+        .nth(1)
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
 }
 
 /// "ok", or the error's code and text.

@@ -204,6 +204,7 @@ pub struct Config {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) tokens: TokenSettings,
     pub(crate) audience: String,
+    pub(crate) signin: crate::signin::SigninSettings,
 }
 
 impl Config {
@@ -230,6 +231,11 @@ impl Config {
     /// The token settings.
     pub fn tokens(&self) -> &TokenSettings {
         &self.tokens
+    }
+
+    /// The sign-in settings.
+    pub fn signin(&self) -> &crate::signin::SigninSettings {
+        &self.signin
     }
 
     /// The `aud` of access tokens.

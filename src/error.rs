@@ -86,6 +86,36 @@ pub enum Error {
     #[error("the system random number generator failed")]
     Random,
 
+    /// Sign-in failed. One variant on purpose, whatever the cause: unknown user, wrong password,
+    /// wrong or replayed second factor, locked account or address, a risk decision of Decline,
+    /// an expired pending sign-in. The audit log keeps the real reason.
+    #[error("sign-in failed")]
+    SignInFailed,
+
+    /// A verification code (e-mail code, TOTP code during enrolment) is wrong, expired, already
+    /// used, was not sent to this address for this purpose, or its attempts are exhausted. One
+    /// variant on purpose; the audit log keeps the reason.
+    #[error("invalid or expired code")]
+    InvalidCode,
+
+    /// The password was right but the account's e-mail address is not verified yet.
+    #[error("the e-mail address is not verified")]
+    EmailNotVerified,
+
+    /// The action is not allowed for this account; the text says which rule refused it (for
+    /// example unregistering the organization's admin account).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+
+    /// Too many requests of this kind for now (e-mail codes sent); retry later.
+    #[error("too many requests, retry later")]
+    RateLimited,
+
+    /// A dependency the host supplied failed (the risk engine, the breached-password check, the
+    /// hashing offload). idcore fails closed: nothing was granted.
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
+
     /// A caller bug that untrusted input can never cause (for example a store adapter that
     /// breaks its contract). The message says what was misused.
     #[error("api misuse: {0}")]
@@ -111,6 +141,12 @@ impl Error {
             Self::Mail(_) => "mail_unavailable",
             Self::Random => "server_error",
             Self::ApiMisuse(_) => "server_error",
+            Self::SignInFailed => "access_denied",
+            Self::InvalidCode => "invalid_code",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::Forbidden(_) => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -126,6 +162,11 @@ impl Error {
             Self::Store(StoreError::Retryable { .. } | StoreError::Precondition) => 409,
             Self::Store(_) | Self::Mail(_) => 503,
             Self::Config(_) | Self::Random | Self::ApiMisuse(_) => 500,
+            Self::SignInFailed => 401,
+            Self::InvalidCode => 400,
+            Self::EmailNotVerified | Self::Forbidden(_) => 403,
+            Self::RateLimited => 429,
+            Self::Unavailable(_) => 503,
         }
     }
 
@@ -163,6 +204,12 @@ pub enum FieldProblem {
     TooLong {
         /// The maximum, in Unicode code points.
         max: usize,
+    },
+    /// Shorter than allowed.
+    #[error("must be at least {min} characters")]
+    TooShort {
+        /// The minimum, in Unicode code points.
+        min: usize,
     },
     /// Outside the allowed numeric range.
     #[error("must be between {min} and {max}")]

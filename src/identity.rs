@@ -13,6 +13,10 @@ use crate::directory::{
 };
 use crate::error::ConfigError;
 use crate::mail::{Mailer, NoopMailer};
+use crate::risk::{DefaultRiskEngine, RiskEngine};
+use crate::signin::password::{BreachedPasswords, Inline, Offload};
+use crate::signin::{SignIn, SigninKeys, SigninSettings};
+use crate::store::SigninStore;
 use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::tokens::keyring::KeyRing;
@@ -47,6 +51,10 @@ struct Inner<S> {
     mailer: Arc<dyn Mailer>,
     key_ring: KeyRing,
     revocations: RevocationView,
+    signin_keys: Option<SigninKeys>,
+    risk: Arc<dyn RiskEngine>,
+    offload: Arc<dyn Offload>,
+    breached: Option<Arc<dyn BreachedPasswords>>,
 }
 
 impl<S> Clone for Identity<S> {
@@ -69,6 +77,10 @@ impl Identity<()> {
             key_encryption_key: None,
             clock: Arc::new(SystemClock),
             mailer: Arc::new(NoopMailer),
+            signin: SigninSettings::default(),
+            risk: Arc::new(DefaultRiskEngine::default()),
+            offload: Arc::new(Inline),
+            breached: None,
             store: NoStore,
         }
     }
@@ -103,6 +115,14 @@ impl<S: Store> Identity<S> {
     }
 }
 
+impl<S: SigninStore> Identity<S> {
+    /// Sign-up and sign-in for one organization: passwords, e-mail codes, TOTP, recovery codes,
+    /// lockout, risk decisions, unregistering.
+    pub fn signin<'a>(&'a self, org: &'a OrgDomain) -> SignIn<'a, S> {
+        SignIn::new(self, org)
+    }
+}
+
 impl<S> Identity<S> {
     /// The checked configuration.
     pub fn config(&self) -> &Config {
@@ -132,6 +152,25 @@ impl<S> Identity<S> {
         &self.inner.revocations
     }
 
+    pub(crate) fn signin_keys(&self) -> Result<&SigninKeys, Error> {
+        self.inner.signin_keys.as_ref().ok_or(Error::Keys(
+            "sign-in needs a key-encryption key (IdentityBuilder::key_encryption_key)",
+        ))
+    }
+
+    /// The risk engine.
+    pub fn risk_engine(&self) -> &dyn RiskEngine {
+        &*self.inner.risk
+    }
+
+    pub(crate) fn password_offload(&self) -> &dyn Offload {
+        &*self.inner.offload
+    }
+
+    pub(crate) fn breached_passwords(&self) -> Option<&dyn BreachedPasswords> {
+        self.inner.breached.as_deref()
+    }
+
     /// The current time, from the injected clock, truncated to whole microseconds: the finest
     /// precision durable stores keep (PostgreSQL `timestamptz`), so what idcore writes reads
     /// back equal.
@@ -157,6 +196,10 @@ pub struct IdentityBuilder<S> {
     key_encryption_key: Option<EncryptionKey>,
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
+    signin: SigninSettings,
+    risk: Arc<dyn RiskEngine>,
+    offload: Arc<dyn Offload>,
+    breached: Option<Arc<dyn BreachedPasswords>>,
     store: S,
 }
 
@@ -211,6 +254,33 @@ impl<S> IdentityBuilder<S> {
         self
     }
 
+    /// Sign-in settings. Defaults to [`SigninSettings::default`].
+    pub fn signin_settings(mut self, settings: SigninSettings) -> Self {
+        self.signin = settings;
+        self
+    }
+
+    /// The risk engine sign-in and unregistering consult. Defaults to
+    /// [`DefaultRiskEngine`].
+    pub fn risk_engine(mut self, engine: impl RiskEngine) -> Self {
+        self.risk = Arc::new(engine);
+        self
+    }
+
+    /// Where password hashing runs. Defaults to [`Inline`] (on the calling task); with the
+    /// `tokio` feature, [`TokioOffload`](crate::signin::password::TokioOffload) moves it to
+    /// tokio's blocking pool. See [`signin::password`](crate::signin::password).
+    pub fn password_offload(mut self, offload: impl Offload) -> Self {
+        self.offload = Arc::new(offload);
+        self
+    }
+
+    /// A breached-password check applied to every new password. Defaults to none.
+    pub fn breached_passwords(mut self, check: impl BreachedPasswords) -> Self {
+        self.breached = Some(Arc::new(check));
+        self
+    }
+
     /// The store (required).
     pub fn store<T: Store>(self, store: T) -> IdentityBuilder<T> {
         IdentityBuilder {
@@ -222,6 +292,10 @@ impl<S> IdentityBuilder<S> {
             key_encryption_key: self.key_encryption_key,
             clock: self.clock,
             mailer: self.mailer,
+            signin: self.signin,
+            risk: self.risk,
+            offload: self.offload,
+            breached: self.breached,
             store,
         }
     }
@@ -232,12 +306,19 @@ impl<S: Store> IdentityBuilder<S> {
     ///
     /// # Errors
     /// [`Error::Config`] when the issuer is missing or malformed, a lifetime is out of bounds,
-    /// or settings contradict each other.
+    /// or settings contradict each other (sign-in settings included); [`Error::Keys`] when the
+    /// sign-in keys cannot be derived from the key-encryption key.
     pub fn build(self) -> Result<Identity<S>, Error> {
         let raw_issuer = self.issuer.ok_or(ConfigError::MissingIssuer)?;
         let issuer = parse_issuer(&raw_issuer)?;
         self.lifetimes.check()?;
         self.tokens.check(&self.lifetimes)?;
+        self.signin.validate()?;
+        let signin_keys = self
+            .key_encryption_key
+            .as_ref()
+            .map(SigninKeys::derive)
+            .transpose()?;
         let audience = self
             .tokens
             .audience
@@ -260,6 +341,7 @@ impl<S: Store> IdentityBuilder<S> {
                     lifetimes: self.lifetimes,
                     tokens: self.tokens.clone(),
                     audience,
+                    signin: self.signin,
                 },
                 clock: self.clock,
                 store: self.store,
@@ -274,6 +356,10 @@ impl<S: Store> IdentityBuilder<S> {
                     self.tokens.revocation_poll_interval,
                     self.tokens.revocation_max_staleness,
                 ),
+                signin_keys,
+                risk: self.risk,
+                offload: self.offload,
+                breached: self.breached,
             }),
         })
     }

@@ -13,6 +13,8 @@
 //!         │ typed calls
 //!         ▼
 //! Identity ── directory (organizations · users · applications · environments)
+//!          ── signin (sign-up · passwords · e-mail codes · TOTP · lockout) ── risk
+//!          ── tokens (codes · tokens · verification · revocation)
 //!          ── audit (log events)
 //!         │ async store traits (one per aggregate) · Mailer · Clock
 //!         ▼
@@ -24,6 +26,10 @@
 //! ## Map
 //! - [`directory`]: organizations (immutable slug domain), users per organization with their
 //!   OpenID Connect profile, applications (OAuth clients), sandbox/production environments.
+//! - [`signin`]: sign-up with e-mail verification, passwords (argon2id), TOTP and recovery
+//!   codes, lockout, sign-in ending in an authorization code, unregistering.
+//! - [`risk`]: the risk engine trait, its decisions (the seed's codes) and default rules.
+//! - [`tokens`], [`protocol`]: authorization codes, tokens, verification, OAuth endpoints.
 //! - [`audit`]: log events recorded by every mutation, queried with filters and pages.
 //! - [`store`]: the storage contract, [`MemoryStore`], and (feature `conformance`) the suite any
 //!   adapter runs.
@@ -41,7 +47,9 @@ mod identity;
 pub mod mail;
 pub mod page;
 pub mod protocol;
+pub mod risk;
 pub mod secret;
+pub mod signin;
 pub mod store;
 pub mod tokens;
 
@@ -53,4 +61,5 @@ pub use directory::{
 pub use error::{ConfigError, Error, FieldProblem, Resource, TokenProblem};
 pub use identity::{Identity, IdentityBuilder, NoStore};
 pub use page::{List, PageRequest};
+pub use signin::SigninSettings;
 pub use store::MemoryStore;

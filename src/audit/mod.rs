@@ -60,6 +60,55 @@ impl EventCode {
     /// An SSO (SAML) sign-in succeeded (seed 001).
     pub const SSO_END_USER_SAML_SUCCESS: Self = Self::constant("SSO_END_USER_SAML_SUCCESS");
 
+    /// A sign-in succeeded: an authorization code was issued (details: `amr`, `risk_decision`).
+    pub const SIGN_IN_SUCCEEDED: Self = Self::constant("SIGN_IN_SUCCEEDED");
+    /// A sign-in failed (details: `reason`, the real one; the caller only saw `access_denied`).
+    pub const SIGN_IN_FAILED: Self = Self::constant("SIGN_IN_FAILED");
+    /// A second factor or risk challenge was asked for (details: `factors`, `risk_decision`).
+    pub const MFA_CHALLENGED: Self = Self::constant("MFA_CHALLENGED");
+    /// A second factor passed (details: `factor`).
+    pub const MFA_SUCCEEDED: Self = Self::constant("MFA_SUCCEEDED");
+    /// A second factor failed (details: `reason`).
+    pub const MFA_FAILED: Self = Self::constant("MFA_FAILED");
+    /// A user or login used its last allowed failed attempt of the lockout window.
+    pub const ACCOUNT_LOCKED: Self = Self::constant("ACCOUNT_LOCKED");
+    /// The risk engine decided (details: `action`, `decision`, `risk_response_code`, `reasons`,
+    /// or `error`).
+    pub const RISK_DECISION: Self = Self::constant("RISK_DECISION");
+    /// A password was set (sign-up excepted) or imported (details: `how`).
+    pub const PASSWORD_SET: Self = Self::constant("PASSWORD_SET");
+    /// A user changed its password.
+    pub const PASSWORD_CHANGED: Self = Self::constant("PASSWORD_CHANGED");
+    /// A password change was refused (details: `reason`).
+    pub const PASSWORD_CHANGE_FAILED: Self = Self::constant("PASSWORD_CHANGE_FAILED");
+    /// A password hash with old parameters was replaced at sign-in.
+    pub const PASSWORD_REHASHED: Self = Self::constant("PASSWORD_REHASHED");
+    /// An e-mail code was sent (details: `purpose`).
+    pub const EMAIL_CODE_SENT: Self = Self::constant("EMAIL_CODE_SENT");
+    /// An e-mail code was refused (details: `reason`).
+    pub const EMAIL_CODE_FAILED: Self = Self::constant("EMAIL_CODE_FAILED");
+    /// A user's e-mail address was verified.
+    pub const EMAIL_VERIFIED: Self = Self::constant("EMAIL_VERIFIED");
+    /// A user asked to change its e-mail address (details: `new_email`).
+    pub const EMAIL_CHANGE_REQUESTED: Self = Self::constant("EMAIL_CHANGE_REQUESTED");
+    /// A user's e-mail address changed, once the new one was verified (details: `old_email`).
+    pub const EMAIL_CHANGED: Self = Self::constant("EMAIL_CHANGED");
+    /// An authenticator enrolment started.
+    pub const TOTP_ENROLMENT_STARTED: Self = Self::constant("TOTP_ENROLMENT_STARTED");
+    /// An authenticator was enrolled (confirmed by a first valid code).
+    pub const TOTP_ENROLLED: Self = Self::constant("TOTP_ENROLLED");
+    /// New recovery codes were issued; older ones stopped working.
+    pub const RECOVERY_CODES_GENERATED: Self = Self::constant("RECOVERY_CODES_GENERATED");
+    /// A recovery code was used.
+    pub const RECOVERY_CODE_USED: Self = Self::constant("RECOVERY_CODE_USED");
+    /// A user's role changed (details: `role`).
+    pub const ROLE_CHANGED: Self = Self::constant("ROLE_CHANGED");
+    /// A user was deleted (unregistered): who asked and why in the details (`requested_by`,
+    /// `reason`).
+    pub const USER_DELETED: Self = Self::constant("USER_DELETED");
+    /// A user deletion was refused (details: `reason`, `requested_by`).
+    pub const USER_DELETION_REFUSED: Self = Self::constant("USER_DELETION_REFUSED");
+
     const fn constant(code: &'static str) -> Self {
         Self(Cow::Borrowed(code))
     }

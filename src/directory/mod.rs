@@ -28,6 +28,7 @@ pub use ids::{ClientId, DOMAIN_MAX, Environment, OrgDomain, OrganizationId, User
 pub use organizations::{
     NewOrganization, Organization, OrganizationField, OrganizationUpdate, Organizations,
 };
+pub(crate) use users::new_user_record;
 pub use users::{
     Address, MetadataEntry, NewUser, Profile, ProfileChanges, ProfileField, User, Users,
 };

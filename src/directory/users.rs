@@ -325,6 +325,36 @@ impl NewUser {
     }
 }
 
+impl NewUser {
+    /// The address of the new user.
+    pub(crate) fn email(&self) -> &Email {
+        &self.email
+    }
+}
+
+/// The record of a new user (version 1, a fresh v7 id), not yet stored.
+pub(crate) fn new_user_record<S>(
+    identity: &Identity<S>,
+    org: &OrgDomain,
+    new: NewUser,
+    now: OffsetDateTime,
+) -> Result<User, Error> {
+    let mut profile = Profile::new(new.email);
+    new.changes.apply(&mut profile);
+    Ok(User {
+        id: UserId::generate(now),
+        org: org.clone(),
+        environment: identity.environment(),
+        managed_by: identity.config().managed_by().clone(),
+        profile,
+        metadata: Vec::new(),
+        avatar_hexa_color: HexColor::random()?,
+        inserted_at: now,
+        updated_at: now,
+        version: 1,
+    })
+}
+
 /// The users of one organization; see [`Identity::users`]. No call through it can read or
 /// change a user of another organization: such a user answers [`Error::NotFound`].
 pub struct Users<'a, S> {
@@ -347,20 +377,7 @@ impl<'a, S: Store> Users<'a, S> {
         self.require_org().await?;
         let env = self.identity.environment();
         let now = self.identity.now();
-        let mut profile = Profile::new(new.email);
-        new.changes.apply(&mut profile);
-        let mut user = User {
-            id: UserId::generate(now),
-            org: self.org.clone(),
-            environment: env,
-            managed_by: self.identity.config().managed_by().clone(),
-            profile,
-            metadata: Vec::new(),
-            avatar_hexa_color: HexColor::random()?,
-            inserted_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let mut user = new_user_record(self.identity, self.org, new, now)?;
         // A v7 id collision is practically impossible; one retry with a fresh id settles it.
         for _ in 0..2 {
             let event = NewEvent::new(EventCode::USER_CREATED, now)

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use time::OffsetDateTime;
 
+use super::credentials::{CredentialRecord, CredentialStore};
 use super::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use super::{
     Advance, ApplicationStore, AuditStore, Counted, CounterStore, FamilyId, Key, Mark,
@@ -503,5 +504,74 @@ impl<S: RevocationStore> RevocationStore for FaultyStore<S> {
     ) -> Result<Vec<(u64, Revocation)>, StoreError> {
         self.fault("revocations_since")?;
         self.inner.revocations_since(env, after, now).await
+    }
+}
+
+impl<S: CredentialStore> CredentialStore for FaultyStore<S> {
+    async fn insert_account(
+        &self,
+        env: Environment,
+        user: &User,
+        credentials: &CredentialRecord,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.fault("insert_account")?;
+        self.inner
+            .insert_account(env, user, credentials, event)
+            .await
+    }
+
+    async fn insert_credentials(
+        &self,
+        env: Environment,
+        credentials: &CredentialRecord,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.fault("insert_credentials")?;
+        self.inner.insert_credentials(env, credentials, event).await
+    }
+
+    async fn credentials(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        user_id: UserId,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        self.fault("credentials")?;
+        self.inner.credentials(env, org, user_id).await
+    }
+
+    async fn credentials_by_username(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        username: &str,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        self.fault("credentials_by_username")?;
+        self.inner.credentials_by_username(env, org, username).await
+    }
+
+    async fn update_credentials(
+        &self,
+        env: Environment,
+        credentials: &CredentialRecord,
+        expected_version: u64,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.fault("update_credentials")?;
+        self.inner
+            .update_credentials(env, credentials, expected_version, event)
+            .await
+    }
+
+    async fn delete_account(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        user_id: UserId,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.fault("delete_account")?;
+        self.inner.delete_account(env, org, user_id, event).await
     }
 }

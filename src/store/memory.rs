@@ -31,6 +31,9 @@ use crate::secret::Digest;
 #[path = "memory_tokens.rs"]
 mod tokens;
 
+#[path = "memory_credentials.rs"]
+mod credentials;
+
 /// Newest-first ordering key: `inserted_at` descending, then id descending.
 type Newest = Reverse<(OffsetDateTime, Uuid)>;
 
@@ -100,6 +103,7 @@ struct Env {
     counters: Mutex<HashMap<Key, (u64, OffsetDateTime)>>,
     marks: Mutex<HashMap<Key, OffsetDateTime>>,
     steps: Mutex<HashMap<Key, u64>>,
+    credentials: Mutex<credentials::Credentials>,
 }
 
 #[derive(Default)]

@@ -64,6 +64,7 @@ use crate::directory::{
 use crate::page::PageRequest;
 use crate::secret::Digest;
 
+pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod fault;
 pub mod memory;
@@ -74,6 +75,9 @@ pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
+pub use credentials::{
+    AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp, SigninStore,
+};
 pub use memory::MemoryStore;
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 

@@ -809,6 +809,36 @@ impl EncryptionKey {
     }
 }
 
+impl EncryptionKey {
+    /// A 256-bit subkey for one purpose (HKDF-SHA256, the purpose as `info`), so the one key the
+    /// host supplies never serves two purposes directly.
+    pub(crate) fn derive(&self, purpose: &'static [u8]) -> [u8; 32] {
+        struct Len;
+        impl ring::hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let mut out = [0u8; 32];
+        let ikm: &[u8] = self.0.as_ref();
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"idcore subkey").extract(ikm);
+        // Invariant: 32 bytes is far below HKDF-SHA256's 255 × 32 byte limit, so expand and fill
+        // cannot fail; should they, the zero key is never returned: we fall back to a SHA-256
+        // of the purpose-tagged key, still a one-way function of the secret.
+        let filled = prk
+            .expand(&[purpose], Len)
+            .and_then(|okm| okm.fill(&mut out))
+            .is_ok();
+        if !filled {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            ctx.update(purpose);
+            ctx.update(ikm);
+            out.copy_from_slice(ctx.finish().as_ref());
+        }
+        out
+    }
+}
+
 impl fmt::Debug for EncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("EncryptionKey([redacted])")
