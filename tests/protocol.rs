@@ -314,3 +314,47 @@ fn b64_std(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn another_organizations_client_introspects_a_token_as_inactive() {
+    let f = fixture().await;
+    let code = f.code_for(f.spa).await;
+    let set = f
+        .identity
+        .tokens()
+        .exchange_code(
+            &idcore::tokens::ClientAuth::public(f.spa),
+            &code,
+            REDIRECT,
+            VERIFIER,
+        )
+        .await
+        .unwrap();
+    let other_org = f
+        .identity
+        .organizations()
+        .create(NewOrganization::new("Other").unwrap())
+        .await
+        .unwrap()
+        .domain;
+    let other = f
+        .identity
+        .applications(ApplicationScope::Organization(other_org))
+        .create(NewApplication::new("Other backend", ApplicationType::Service).unwrap())
+        .await
+        .unwrap();
+    let raw = format!(
+        "{}:{}",
+        other.application.client_id,
+        other.client_secret.unwrap().expose()
+    );
+    for token in [
+        set.access_token.clone(),
+        set.refresh_token.expose().to_owned(),
+    ] {
+        let req = Request::form([("token", token)])
+            .authorization(format!("Basic {}", b64_std(raw.as_bytes())));
+        let r = protocol::introspection(&f.identity, &req).await;
+        assert_eq!(r.body, json!({"active": false}));
+    }
+}

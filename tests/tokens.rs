@@ -772,3 +772,28 @@ async fn validity_periods_per_application_are_bounded_and_used() {
         .await;
     assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
 }
+
+#[tokio::test]
+async fn revoking_another_clients_token_is_refused_and_it_stays_active() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let set = f.tokens().await;
+    let other = f
+        .identity
+        .applications(ApplicationScope::Organization(f.org.clone()))
+        .create(NewApplication::new("Other", ApplicationType::Vue).unwrap())
+        .await
+        .unwrap();
+    let r = tokens
+        .revoke_refresh_token(
+            &ClientAuth::public(other.application.client_id),
+            set.refresh_token.expose(),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::InvalidClient)), "{r:?}");
+    tokens.verify_live(&set.access_token).await.unwrap();
+    tokens
+        .refresh(&f.auth(), set.refresh_token.expose(), None)
+        .await
+        .unwrap();
+}
