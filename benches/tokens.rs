@@ -210,7 +210,7 @@ fn issue(c: &mut Criterion) {
         let s = setup(alg);
         let v = run(s.identity.tokens().verify(&s.token)).expect("verify");
         let access: AccessClaims<'_> = v.claims.clone();
-        let id = IdClaims {
+        let mut id = IdClaims {
             iss: access.iss.clone(),
             sub: access.sub,
             aud: access.cid,
@@ -259,7 +259,7 @@ fn issue(c: &mut Criterion) {
         });
         g.bench_function("sign_pair", |b| {
             b.iter(|| {
-                idcore::tokens::sign_pair(&pair, &access, id.clone(), Some("code"), None).is_ok()
+                idcore::tokens::sign_pair(&pair, &access, &mut id, Some("code"), None).is_ok()
             })
         });
         g.finish();
@@ -277,7 +277,7 @@ fn issue(c: &mut Criterion) {
                 },
                 &mut || {
                     assert!(
-                        idcore::tokens::sign_pair(&pair, &access, id.clone(), Some("code"), None)
+                        idcore::tokens::sign_pair(&pair, &access, &mut id, Some("code"), None)
                             .is_ok()
                     )
                 },

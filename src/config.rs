@@ -118,7 +118,8 @@ pub struct TokenSettings {
     /// `kid`. Defaults to 30 seconds.
     pub key_reload_interval: Duration,
     /// How often live verification catches up with revocations made by other instances.
-    /// Defaults to 1 second (the cross-instance staleness bound).
+    /// Defaults to 500 ms, so another instance sees a revocation within 1 s including the store
+    /// round trip.
     pub revocation_poll_interval: Duration,
     /// Live verification fails closed when it could not catch up for this long. Defaults to
     /// 5 seconds; at least the poll interval.
@@ -134,7 +135,7 @@ impl Default for TokenSettings {
             signing_algorithm: crate::tokens::keys::Algorithm::Es256,
             key_overlap: Duration::days(2),
             key_reload_interval: Duration::seconds(30),
-            revocation_poll_interval: Duration::seconds(1),
+            revocation_poll_interval: Duration::milliseconds(500),
             revocation_max_staleness: Duration::seconds(5),
         }
     }

@@ -649,7 +649,7 @@ async fn another_instance_sees_a_revocation_within_the_poll_interval() {
         .global_sign_out(&f.org, f.user.id)
         .await
         .unwrap();
-    // Instance A knows at once; instance B's view is at most one poll interval (1 s) stale.
+    // Instance A knows at once; instance B's view is at most one poll interval (500 ms) stale.
     let a = f.identity.tokens().verify_live(&set.access_token).await;
     assert_eq!(invalid_token(a), TokenProblem::Revoked);
     b.tokens().verify_live(&set.access_token).await.unwrap();

@@ -8,7 +8,7 @@
 //!
 //! **Staleness.** Revocations made through this instance apply to its view at once (before the
 //! revoking call returns). Revocations made by *another* instance sharing the store are seen
-//! within `revocation_poll_interval` (default 1 s) plus one store round trip: the first live
+//! within `revocation_poll_interval` (default 500 ms) plus one store round trip: the first live
 //! verification after the interval catches up with the feed. If catching up fails and the view
 //! is older than `revocation_max_staleness` (default 5 s), live verification fails closed with
 //! [`Error::Store`](crate::Error::Store).

@@ -810,7 +810,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             auth_time: grant.auth_time,
             gid: grant.family.0,
         };
-        let id = IdClaims {
+        let mut id = IdClaims {
             iss: Cow::Borrowed(&issuer),
             sub: grant.user.id,
             aud: grant.client_id,
@@ -834,7 +834,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             profile: ProfileClaims::of(grant.user),
         };
         let (access_token, id_token) =
-            sign_pair(&keys.signing, &access, id, grant.code, grant.state)?;
+            sign_pair(&keys.signing, &access, &mut id, grant.code, grant.state)?;
         let refresh_token = Secret::generate()?;
         let family_expires_at = family_expires_at.unwrap_or(now + refresh_lifetime);
         let scope = grant.scope.join(" ");
@@ -972,7 +972,7 @@ impl<'a, S: Store> Tokens<'a, S> {
 pub fn sign_pair(
     key: &KeyPair,
     access: &AccessClaims<'_>,
-    mut id: IdClaims<'_>,
+    id: &mut IdClaims<'_>,
     code: Option<&str>,
     state: Option<&str>,
 ) -> Result<(String, String), Error> {
@@ -987,7 +987,7 @@ pub fn sign_pair(
     id.at_hash = Some(keys::half_hash(alg, access_token.as_bytes()));
     id.c_hash = code.map(|c| keys::half_hash(alg, c.as_bytes()));
     id.s_hash = state.map(|s| keys::half_hash(alg, s.as_bytes()));
-    let id_json = serde_json::to_vec(&id).map_err(|_| Error::ApiMisuse("id claims"))?;
+    let id_json = serde_json::to_vec(&*id).map_err(|_| Error::ApiMisuse("id claims"))?;
     let id_token = jws::encode(&jws::Header::for_key(key).with_typ(TYP_ID), &id_json, key)
         .map_err(|_| Error::Keys("signing failed"))?;
     Ok((access_token, id_token))
