@@ -222,9 +222,11 @@ impl<S> LoggingStore<S> {
     }
 }
 
-// Every store trait, by delegation: log, then call the wrapped store. A caching adapter would
-// answer reads from its cache here and write through to `inner`; a database adapter would run
-// its SQL instead. Each method must keep its trait's Contract (atomicity, conflict answers).
+// Every store trait, by delegation: log, then call the wrapped store. A database adapter runs its
+// SQL here instead. A caching adapter could answer plain reads from its cache and write through
+// to `inner` (invalidating on every write), but must leave the atomic primitives — `take`,
+// `rotate_refresh_token`, `increment`, `mark_once`, `advance` — to the durable store. Each method
+// keeps its trait's Contract: what is atomic, and what is answered on conflict.
 
 impl<S: OrganizationStore> OrganizationStore for LoggingStore<S> {
     async fn insert_organization(
