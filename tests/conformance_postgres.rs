@@ -412,8 +412,8 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 2,
-            "one row per migration (0001 initial, 0002 tokens), each once"
+            n, 3,
+            "one row per migration (0001 initial, 0002 tokens, 0003 credentials), each once"
         );
         drop(client);
         fresh.drop_schema().await;
