@@ -16,7 +16,6 @@ use crate::mail::{Mailer, NoopMailer};
 use crate::risk::{DefaultRiskEngine, RiskEngine};
 use crate::signin::password::{BreachedPasswords, Inline, Offload};
 use crate::signin::{SignIn, SigninKeys, SigninSettings};
-use crate::store::SigninStore;
 use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::tokens::keyring::KeyRing;
@@ -113,9 +112,7 @@ impl<S: Store> Identity<S> {
     pub fn tokens(&self) -> Tokens<'_, S> {
         Tokens::new(self)
     }
-}
 
-impl<S: SigninStore> Identity<S> {
     /// Sign-up and sign-in for one organization: passwords, e-mail codes, TOTP, recovery codes,
     /// lockout, risk decisions, unregistering.
     pub fn signin<'a>(&'a self, org: &'a OrgDomain) -> SignIn<'a, S> {

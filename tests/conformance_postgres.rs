@@ -412,8 +412,8 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 2,
-            "one row per migration (0001 initial, 0002 tokens), each once"
+            n, 3,
+            "one row per migration (0001 initial, 0002 tokens, 0003 credentials), each once"
         );
         drop(client);
         fresh.drop_schema().await;
@@ -1579,6 +1579,294 @@ mod postgres {
         fresh.drop_schema().await;
     }
 
+    // ---- sign-in on PostgreSQL ----
+
+    /// A risk engine that accepts everything (so the flow below is deterministic).
+    struct AcceptAll;
+
+    impl idcore::risk::RiskEngine for AcceptAll {
+        fn assess<'a>(
+            &'a self,
+            _context: &'a idcore::risk::RiskContext,
+        ) -> idcore::risk::RiskFuture<'a> {
+            Box::pin(async {
+                Ok(idcore::risk::RiskAssessment::new(
+                    idcore::risk::RiskDecision::Accept,
+                    idcore::risk::RiskReason::Other("test".to_owned()),
+                ))
+            })
+        }
+    }
+
+    /// The digits after "code is " in the newest mail to `email`.
+    fn mailed_code(outbox: &idcore::mail::MemoryOutbox, email: &str) -> String {
+        let mail = outbox
+            .last_to(&Email::parse(email).expect("an address"))
+            .expect("a mail to this address");
+        let rest = mail
+            .body
+            .split("code is ")
+            .nth(1)
+            .expect("a code in the mail");
+        rest.chars().take_while(char::is_ascii_digit).collect()
+    }
+
+    /// The whole sign-in flow on PostgresStore, through the public API: sign-up (user and
+    /// credentials in one transaction), e-mail confirmation, sign-in by address and by username
+    /// with the password alone, the code exchanged for tokens, TOTP enrolment (sealed secret,
+    /// recovery codes), sign-in with the second factor, then unregistering (user and credentials
+    /// erased together, the address and username free again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_whole_sign_in_runs_on_postgres() {
+        use idcore::clock::{Clock, ManualClock};
+        use idcore::mail::MemoryOutbox;
+        use idcore::risk::RequestContext;
+        use idcore::signin::password::{Argon2Params, Password};
+        use idcore::signin::totp::{DIGITS, TotpAlgorithm, TotpKey};
+        use idcore::signin::{
+            Authorization, Factor, FactorKind, SignInRequest, SignInStep, SignUp, SigninSettings,
+            UnregisterOutcome, UnregisterRequest,
+        };
+        use idcore::store::CredentialStore;
+        use idcore::tokens::keys::EncryptionKey;
+        use idcore::tokens::pkce::CodeChallenge;
+        use idcore::tokens::{ClientAuth, Tokens};
+        use idcore::{Identity, NewApplication, NewOrganization, NewUser};
+
+        const REDIRECT: &str = "https://app.example.com/callback";
+        const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        const PASSWORD: &str = "correct horse battery staple";
+        const EMAIL: &str = "janis@example.com";
+
+        let fresh = fresh!();
+        let clock = ManualClock::new(NOW);
+        let outbox = MemoryOutbox::new();
+        let identity = Identity::builder()
+            .issuer("https://auth.example.com")
+            .environment(SANDBOX)
+            .clock(clock.clone())
+            .mailer(outbox.clone())
+            .risk_engine(AcceptAll)
+            .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("a 32-byte key"))
+            .signin_settings(SigninSettings {
+                argon2: Argon2Params {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                ..SigninSettings::default()
+            })
+            .store(fresh.store.clone())
+            .build()
+            .expect("a valid configuration");
+        let org = identity
+            .organizations()
+            .create(NewOrganization::new("Misapret").expect("a name"))
+            .await
+            .expect("organization created")
+            .domain;
+        let client = identity
+            .applications(ApplicationScope::Organization(org.clone()))
+            .create(
+                NewApplication::new("Bank", ApplicationType::React)
+                    .and_then(|a| a.with(|a| a.allowed_redirect_urls(&[REDIRECT])))
+                    .expect("a valid application"),
+            )
+            .await
+            .expect("application created")
+            .application
+            .client_id;
+        let signin = identity.signin(&org);
+        let unix = || u64::try_from(clock.now().unix_timestamp()).expect("after 1970");
+        let request = |login: &str| SignInRequest {
+            login: login.to_owned(),
+            password: Password::new(PASSWORD),
+            authorization: Authorization {
+                client_id: client,
+                redirect_uri: REDIRECT.to_owned(),
+                code_challenge: CodeChallenge::s256(VERIFIER).expect("a verifier"),
+                nonce: Some("n-0S6_WzA2Mj".to_owned()),
+                state: Some("af0ifjsldkj".to_owned()),
+                scope: vec!["openid".to_owned(), "email".to_owned()],
+            },
+            context: RequestContext::new(),
+        };
+
+        // Sign-up: the user and its credentials, one transaction; unverified until confirmed.
+        let user = signin
+            .sign_up(
+                SignUp::new(
+                    NewUser::new(EMAIL).expect("an address"),
+                    Password::new(PASSWORD),
+                )
+                .username("Janis_J")
+                .expect("a username"),
+            )
+            .await
+            .expect("signed up");
+        let stored = fresh
+            .store
+            .credentials(SANDBOX, &org, user.id)
+            .await
+            .expect("read")
+            .expect("credentials stored with the user");
+        assert_eq!(stored.username.as_deref(), Some("janis_j"));
+        let refused = signin.sign_in(request(EMAIL)).await;
+        assert!(
+            matches!(refused, Err(idcore::Error::EmailNotVerified)),
+            "an unverified account cannot sign in: {refused:?}"
+        );
+
+        // Confirm the address with the mailed code.
+        let code = mailed_code(&outbox, EMAIL);
+        let confirmed = signin
+            .confirm_email(EMAIL, &code, &RequestContext::new())
+            .await
+            .expect("e-mail confirmed");
+        assert!(confirmed.profile.email_verified);
+
+        // Sign in with the password alone, by address and by username; exchange the code.
+        let done = match signin.sign_in(request("JANIS@example.com")).await {
+            Ok(SignInStep::Complete(done)) => done,
+            other => panic!("expected a completed sign-in, got {other:?}"),
+        };
+        assert_eq!(done.user_id, user.id);
+        assert_eq!(done.redirect_uri, REDIRECT);
+        let tokens: Tokens<'_, PostgresStore> = identity.tokens();
+        let set = tokens
+            .exchange_code(
+                &ClientAuth::public(client),
+                done.code.expose(),
+                REDIRECT,
+                VERIFIER,
+            )
+            .await
+            .expect("the code redeems");
+        let verified = tokens
+            .verify_live(&set.access_token)
+            .await
+            .expect("a live access token");
+        assert_eq!(verified.claims.sub, user.id);
+        assert!(matches!(
+            signin.sign_in(request("janis_j")).await,
+            Ok(SignInStep::Complete(_))
+        ));
+
+        // Enrol an authenticator: the sealed secret and recovery generation are stored.
+        let enrolment = signin
+            .begin_totp_enrolment(user.id)
+            .await
+            .expect("enrolment begins");
+        let secret = totp_rs::Secret::try_from_base32(enrolment.secret_base32().expose())
+            .expect("base32")
+            .as_bytes()
+            .to_vec();
+        let key = TotpKey::new(&secret, TotpAlgorithm::Sha1, DIGITS).expect("a TOTP key");
+        let recovery = signin
+            .confirm_totp_enrolment(user.id, &key.generate(unix()), &RequestContext::new())
+            .await
+            .expect("enrolment confirmed");
+        assert_eq!(recovery.codes().len(), 10);
+        let stored = fresh
+            .store
+            .credentials(SANDBOX, &org, user.id)
+            .await
+            .expect("read")
+            .expect("credentials");
+        assert!(stored.totp.is_some() && stored.pending_totp.is_none());
+        assert!(stored.recovery_generation >= 1);
+        clock.advance(Duration::seconds(30));
+
+        // Sign in again: the second factor is now required.
+        let pending = match signin.sign_in(request(EMAIL)).await {
+            Ok(SignInStep::FactorRequired(pending)) => pending,
+            other => panic!("expected a pending sign-in, got {other:?}"),
+        };
+        assert_eq!(pending.factors, [FactorKind::Totp]);
+        let done = match signin
+            .complete(
+                pending.token.expose(),
+                Factor::Totp(key.generate(unix())),
+                &RequestContext::new(),
+            )
+            .await
+        {
+            Ok(SignInStep::Complete(done)) => done,
+            other => panic!("expected a completed sign-in, got {other:?}"),
+        };
+        tokens
+            .exchange_code(
+                &ClientAuth::public(client),
+                done.code.expose(),
+                REDIRECT,
+                VERIFIER,
+            )
+            .await
+            .expect("the second code redeems");
+
+        // Unregister: user and credentials erased together; address and username free again.
+        let outcome = signin
+            .unregister(
+                user.id,
+                UnregisterRequest::new(RequestContext::new(), "self", "closing my account")
+                    .expect("a request"),
+            )
+            .await
+            .expect("unregistered");
+        assert!(
+            matches!(outcome, UnregisterOutcome::Unregistered),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            fresh
+                .store
+                .user(SANDBOX, &org, user.id)
+                .await
+                .expect("read"),
+            None
+        );
+        assert_eq!(
+            fresh
+                .store
+                .credentials(SANDBOX, &org, user.id)
+                .await
+                .expect("read"),
+            None
+        );
+        assert_eq!(
+            fresh
+                .store
+                .credentials_by_username(SANDBOX, &org, "janis_j")
+                .await
+                .expect("read"),
+            None
+        );
+        let deleted = fresh
+            .store
+            .events(
+                SANDBOX,
+                &EventQuery::tenant(&org).code(EventCode::USER_DELETED),
+                page(1, 10),
+            )
+            .await
+            .expect("events");
+        assert_eq!(deleted.1, 1, "one USER_DELETED event");
+        signin
+            .sign_up(
+                SignUp::new(
+                    NewUser::new(EMAIL).expect("an address"),
+                    Password::new(PASSWORD),
+                )
+                .username("janis_j")
+                .expect("a username"),
+            )
+            .await
+            .expect("the address and username are free again");
+        drop(signin);
+        drop(identity);
+        fresh.drop_schema().await;
+    }
+
     #[tokio::test]
     async fn a_corrupted_row_is_a_backend_error_not_a_panic() {
         let fresh = fresh!();
@@ -1610,6 +1898,62 @@ mod postgres {
             matches!(listed, Err(StoreError::Backend { .. })),
             "{listed:?}"
         );
+        fresh.drop_schema().await;
+    }
+
+    #[tokio::test]
+    async fn a_corrupted_credentials_row_is_a_backend_error_naming_the_column() {
+        use idcore::store::CredentialStore;
+        use idcore::store::conformance::credential_record;
+
+        let fresh = fresh!();
+        let s = &fresh.store;
+        let org = organization("acme", NOW);
+        s.insert_organization(SANDBOX, &org, &created())
+            .await
+            .expect("inserted");
+        // Let rows the schema would refuse in: what a bad restore or a manual edit leaves.
+        fresh
+            .sql(
+                "ALTER TABLE \"{schema}\".credentials \
+                 DROP CONSTRAINT credentials_totp_whole, \
+                 DROP CONSTRAINT credentials_status_check",
+            )
+            .await;
+        for (corruption, column) in [
+            ("username = 'Not_Folded'", "username"),
+            ("password_hash = '$md5$nope'", "password_hash"),
+            ("known_devices = ARRAY['\\x0102'::bytea]", "known_devices"),
+            ("totp_at = NULL", "totp_secret"),
+            ("status = 'banned'", "status"),
+        ] {
+            let u = user("acme", &format!("{column}@example.com"), NOW);
+            let c = credential_record(&org.domain, u.id, NOW);
+            s.insert_account(SANDBOX, &u, &c, &created())
+                .await
+                .expect("inserted");
+            assert_eq!(
+                s.credentials(SANDBOX, &org.domain, u.id)
+                    .await
+                    .expect("read"),
+                Some(c.clone())
+            );
+            fresh
+                .sql(&format!(
+                    "UPDATE \"{{schema}}\".credentials SET {corruption} WHERE user_id = '{}'",
+                    u.id.as_uuid()
+                ))
+                .await;
+            let err = s
+                .credentials(SANDBOX, &org.domain, u.id)
+                .await
+                .expect_err("corrupt");
+            assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+            assert!(
+                std::error::Error::source(&err).is_some_and(|e| e.to_string().contains(column)),
+                "names the column {column}: {err:?}"
+            );
+        }
         fresh.drop_schema().await;
     }
 

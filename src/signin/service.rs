@@ -29,7 +29,7 @@ use crate::risk::{
 use crate::secret::{Secret, random_array};
 use crate::store::{
     AccountRole, AccountStatus, Advance, Counted, CredentialRecord, Key, OneTimeEntry, SealedTotp,
-    SigninStore, StoreError, Take,
+    Store, StoreError, Take,
 };
 use crate::tokens::pkce::CodeChallenge;
 use crate::tokens::{CodeRequest, redirect_allowed};
@@ -389,7 +389,7 @@ pub struct SignIn<'a, S> {
     org: &'a OrgDomain,
 }
 
-impl<'a, S: SigninStore> SignIn<'a, S> {
+impl<'a, S: Store> SignIn<'a, S> {
     pub(crate) fn new(identity: &'a Identity<S>, org: &'a OrgDomain) -> Self {
         Self { identity, org }
     }

@@ -55,7 +55,8 @@
 //!
 //! # Durable stores: restart checks
 //! [`restart_prepare`] and [`restart_verify`] check that used codes stay used, rotated refresh
-//! tokens stay not-current, and TOTP steps and nonces survive a restart. They are not part of
+//! tokens stay not-current, and TOTP steps, nonces and accounts with their credentials survive
+//! a restart. They are not part of
 //! the macro (only the adapter knows how to close and reopen its storage):
 //!
 //! ```
@@ -77,9 +78,9 @@
 //!
 //! # Fixtures
 //! [`organization`], [`user`], [`application`], [`refresh_token`], [`successor`],
-//! [`one_time_entry`] and [`event`] build valid records with every field set (so a store that
-//! drops a column fails the round-trip checks) at a given clock time, for adapter authors'
-//! own tests. Times are whole seconds from [`T0`], so stores that keep microseconds round-trip
+//! [`one_time_entry`], [`credential_record`] and [`event`] build valid records with every
+//! field set (so a store that drops a column fails the round-trip checks) at a given clock
+//! time, for adapter authors' own tests. Times are whole seconds from [`T0`], so stores that keep microseconds round-trip
 //! them exactly. They panic only on an invalid prefix or when the operating system's random
 //! generator fails.
 
@@ -94,8 +95,8 @@ use uuid::Uuid;
 
 use super::tokens::{Revocation, SigningKeyRecord};
 use super::{
-    Advance, Counted, FamilyId, Key, Mark, OneTimeEntry, RefreshState, RefreshTokenRecord,
-    Rotation, Store, StoreError, Take,
+    AccountRole, AccountStatus, Advance, Counted, CredentialRecord, FamilyId, Key, Mark,
+    OneTimeEntry, RefreshState, RefreshTokenRecord, Rotation, SealedTotp, Store, StoreError, Take,
 };
 use crate::audit::{Event, EventCode, EventQuery, NewEvent};
 use crate::directory::{
@@ -4106,13 +4107,16 @@ pub struct RestartState {
     successor: RefreshTokenRecord,
     step: Key,
     nonce: Key,
+    account: User,
+    credentials: CredentialRecord,
 }
 
 /// The payload of the restart checks' one-time entries.
 const RESTART_PAYLOAD: &[u8] = b"restart";
 
 /// Writes the state a durable store must keep across a restart: a used code and an unused one,
-/// a rotated refresh token and its successor, a TOTP step and a nonce. Close and reopen the
+/// a rotated refresh token and its successor, a TOTP step, a nonce, and an account whose
+/// credentials were updated once. Close and reopen the
 /// store, then call [`restart_verify`] with the answer.
 ///
 /// For durable adapters only: a store that lives in memory forgets everything with the process.
@@ -4158,6 +4162,13 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
         Mark::First,
         "the first mark of a nonce (setup)"
     );
+    let org = fresh_org(store, ENV, "restart").await;
+    let (account, first) = fresh_account(store, ENV, &org).await;
+    let credentials = next_version(&first, now + Duration::seconds(3));
+    ok(
+        store.update_credentials(ENV, &credentials, 1, None).await,
+        "update_credentials (setup)",
+    );
     RestartState {
         used_code,
         used_at,
@@ -4166,12 +4177,15 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
         successor,
         step,
         nonce,
+        account,
+        credentials,
     }
 }
 
 /// Checks, on the reopened store, what [`restart_prepare`] wrote: the used code is still
 /// `AlreadyTaken` and the unused one takeable; the rotated refresh token is still `NotCurrent`
-/// and its successor stored; the step still refuses its value and the nonce is still a replay.
+/// and its successor stored; the step still refuses its value and the nonce is still a replay;
+/// the account and its credentials read back, by id and by username, as last written.
 pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
     let now = state.used_at + Duration::seconds(10);
     assert_eq!(
@@ -4217,6 +4231,23 @@ pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
         ),
         Mark::Replay,
         "a nonce seen before the restart must stay seen"
+    );
+    let org = state.account.org.clone();
+    assert_eq!(
+        ok(store.user(ENV, &org, state.account.id).await, "user"),
+        Some(state.account.clone()),
+        "an account's user written before the restart must survive it"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, state.account.id).await,
+        Some(state.credentials.clone()),
+        "credentials updated before the restart must survive it, as updated"
+    );
+    let name = state.credentials.username.as_deref().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, name).await,
+        Some(state.credentials.clone()),
+        "a username written before the restart must still find its account"
     );
 }
 
@@ -4377,7 +4408,26 @@ macro_rules! __conformance_checks {
                 peek_once_shows_only_a_takeable_entry,
                 signing_keys_round_trip_newest_first_and_retire,
                 revocations_round_trip_in_sequence_order,
-                revocation_feed_misses_nothing_under_contention;
+                revocation_feed_misses_nothing_under_contention,
+                account_round_trips,
+                account_insert_refuses_a_taken_email_and_writes_nothing,
+                account_insert_refuses_a_taken_username_and_writes_nothing,
+                account_insert_refuses_a_taken_id_and_writes_nothing,
+                username_is_unique_per_organization,
+                credentials_attach_to_an_existing_user_once,
+                credentials_attach_only_to_an_existing_user,
+                credentials_attach_only_with_a_free_username,
+                credentials_are_scoped_by_organization,
+                credentials_update_is_conditional_on_version,
+                credentials_update_moves_the_username,
+                account_delete_erases_the_user_and_frees_its_keys,
+                account_delete_erases_a_user_without_credentials,
+                credential_writes_record_their_event_atomically,
+                username_has_exactly_one_winner_under_contention,
+                account_email_has_exactly_one_winner_under_contention,
+                credentials_update_has_exactly_one_winner_under_contention,
+                account_delete_has_exactly_one_winner_under_contention,
+                credentials_are_isolated_by_environment;
             isolated:
                 organizations_list_newest_first_with_totals,
                 applications_list_only_their_scope_newest_first;
@@ -4726,4 +4776,1228 @@ pub async fn revocation_feed_misses_nothing_under_contention<S: Store + Clone>(s
         "a polling reader must not miss an entry"
     );
     assert_eq!(seen, all);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials
+// ---------------------------------------------------------------------------------------------
+
+/// A valid argon2id PHC string (of no password anyone uses).
+const PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4";
+
+/// A fresh username, case-folded as idcore stores it: `prefix-` and 16 random hex digits.
+///
+/// # Panics
+/// If `prefix` has capitals, spaces or `@`, or is longer than 47 characters.
+pub fn fresh_username(prefix: &str) -> String {
+    let name = unique(prefix);
+    assert!(
+        crate::signin::Username::parse(&name).is_ok_and(|u| u.as_str() == name),
+        "prefix is a short, lowercase username"
+    );
+    name
+}
+
+/// Valid credentials of `user_id` in `org` with every field set (a fresh username, a password
+/// hash, an active TOTP secret and a pending one, recovery generation 3, two known devices and
+/// one known IP), updated at `at`, version 1.
+pub fn credential_record(org: &OrgDomain, user_id: UserId, at: OffsetDateTime) -> CredentialRecord {
+    CredentialRecord {
+        org: org.clone(),
+        user_id,
+        username: Some(fresh_username("name")),
+        password_hash: Some(PASSWORD_HASH.to_owned()),
+        status: AccountStatus::Active,
+        role: AccountRole::OrganizationAdmin,
+        totp: Some(SealedTotp {
+            sealed_secret: random::<48>().to_vec(),
+            at,
+        }),
+        pending_totp: Some(SealedTotp {
+            sealed_secret: random::<48>().to_vec(),
+            at: at + Duration::seconds(1),
+        }),
+        recovery_generation: 3,
+        known_devices: vec![fresh_digest(), fresh_digest()],
+        known_ips: vec![fresh_digest()],
+        updated_at: at,
+        version: 1,
+    }
+}
+
+/// Credentials with nothing optional set: no username, no password, no TOTP, no recovery codes,
+/// no known device or IP; unverified member, version 1.
+fn bare_credentials(org: &OrgDomain, user_id: UserId, at: OffsetDateTime) -> CredentialRecord {
+    CredentialRecord {
+        org: org.clone(),
+        user_id,
+        username: None,
+        password_hash: None,
+        status: AccountStatus::Unverified,
+        role: AccountRole::Member,
+        totp: None,
+        pending_totp: None,
+        recovery_generation: 0,
+        known_devices: Vec::new(),
+        known_ips: Vec::new(),
+        updated_at: at,
+        version: 1,
+    }
+}
+
+/// A new user of `org` (not stored) and its credentials.
+fn account(env: Environment, org: &OrgDomain) -> (User, CredentialRecord) {
+    let u = user(env, org, &fresh_email("account"), T0);
+    let c = credential_record(org, u.id, T0);
+    (u, c)
+}
+
+/// The event of an account write.
+fn account_event(code: &str, u: &User) -> NewEvent {
+    event(code, &u.org, T0).user(u.id, &u.profile.email)
+}
+
+/// Inserts a fresh account of `org` (setup) and answers it.
+async fn fresh_account<S: Store>(
+    store: &S,
+    env: Environment,
+    org: &OrgDomain,
+) -> (User, CredentialRecord) {
+    let (u, c) = account(env, org);
+    ok(
+        store
+            .insert_account(env, &u, &c, &account_event("ACCOUNT_CREATED", &u))
+            .await,
+        "insert_account (setup)",
+    );
+    (u, c)
+}
+
+/// The stored credentials of `user_id`.
+async fn creds_of<S: Store>(
+    store: &S,
+    env: Environment,
+    org: &OrgDomain,
+    user_id: UserId,
+) -> Option<CredentialRecord> {
+    ok(store.credentials(env, org, user_id).await, "credentials")
+}
+
+/// The stored credentials with `username`.
+async fn creds_named<S: Store>(
+    store: &S,
+    env: Environment,
+    org: &OrgDomain,
+    username: &str,
+) -> Option<CredentialRecord> {
+    ok(
+        store.credentials_by_username(env, org, username).await,
+        "credentials_by_username",
+    )
+}
+
+/// `c` as its next version: updated at `at`, version + 1.
+fn next_version(c: &CredentialRecord, at: OffsetDateTime) -> CredentialRecord {
+    CredentialRecord {
+        updated_at: at,
+        version: c.version + 1,
+        ..c.clone()
+    }
+}
+
+/// An account inserted with `insert_account` reads back field for field: the user through
+/// `user` and `user_by_email`, the credentials through `credentials` and
+/// `credentials_by_username`; credentials with nothing optional set round-trip too; unknown ids
+/// and usernames answer `None`.
+pub async fn account_round_trips<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "acct-rt").await;
+    let (u, c) = fresh_account(store, ENV, &org).await;
+    let name = c.username.clone().expect("the fixture sets a username");
+    assert_eq!(
+        ok(store.user(ENV, &org, u.id).await, "user"),
+        Some(u.clone()),
+        "insert_account must write the user as insert_user would"
+    );
+    assert_eq!(
+        ok(
+            store.user_by_email(ENV, &org, &u.profile.email).await,
+            "user_by_email"
+        ),
+        Some(u.clone()),
+        "insert_account must index the user's e-mail"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(c.clone()),
+        "credentials() must return the inserted record, every field intact"
+    );
+    assert_eq!(
+        creds_named(store, ENV, &org, &name).await,
+        Some(c.clone()),
+        "credentials_by_username() must find the record by its username"
+    );
+    let bare_user = user(ENV, &org, &fresh_email("acct-rt"), at(1));
+    let bare = bare_credentials(&org, bare_user.id, at(1));
+    ok(
+        store
+            .insert_account(
+                ENV,
+                &bare_user,
+                &bare,
+                &account_event("ACCOUNT_CREATED", &bare_user),
+            )
+            .await,
+        "insert_account with bare credentials",
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, bare_user.id).await,
+        Some(bare),
+        "credentials with nothing optional set must read back as written"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, UserId::from_uuid(fresh_uuid())).await,
+        None,
+        "an unknown user id must answer None"
+    );
+    assert_eq!(
+        creds_named(store, ENV, &org, &fresh_username("nobody")).await,
+        None,
+        "an unknown username must answer None"
+    );
+}
+
+/// `insert_account` with an e-mail taken in the organization (in another letter case) answers
+/// `AlreadyExists { key: "email" }` and writes nothing: no user, no credentials, no username.
+pub async fn account_insert_refuses_a_taken_email_and_writes_nothing<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "acct-mail").await;
+    let (first, first_creds) = fresh_account(store, ENV, &org).await;
+    let twin = user(ENV, &org, &shouted(&first.profile.email), at(1));
+    let twin_creds = credential_record(&org, twin.id, at(1));
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_account(
+                    ENV,
+                    &twin,
+                    &twin_creds,
+                    &account_event("ACCOUNT_CREATED", &twin)
+                )
+                .await
+        ),
+        Outcome::AlreadyExists("email"),
+        "insert_account with a taken e-mail in another letter case"
+    );
+    assert_eq!(
+        ok(store.user(ENV, &org, twin.id).await, "user"),
+        None,
+        "a refused account must not write its user"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, twin.id).await,
+        None,
+        "a refused account must not write its credentials"
+    );
+    let twin_name = twin_creds.username.as_deref().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, twin_name).await,
+        None,
+        "a refused account must not reserve its username"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, first.id).await,
+        Some(first_creds),
+        "a refused account must leave the first one as it was"
+    );
+}
+
+/// `insert_account` with a username taken in the organization answers
+/// `AlreadyExists { key: "username" }` and writes nothing: no user (its e-mail stays free), no
+/// credentials.
+pub async fn account_insert_refuses_a_taken_username_and_writes_nothing<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "acct-name").await;
+    let (first, first_creds) = fresh_account(store, ENV, &org).await;
+    let (second, mut second_creds) = account(ENV, &org);
+    second_creds.username = first_creds.username.clone();
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_account(
+                    ENV,
+                    &second,
+                    &second_creds,
+                    &account_event("ACCOUNT_CREATED", &second)
+                )
+                .await
+        ),
+        Outcome::AlreadyExists("username"),
+        "insert_account with a taken username"
+    );
+    assert_eq!(
+        ok(store.user(ENV, &org, second.id).await, "user"),
+        None,
+        "a refused account must not write its user"
+    );
+    assert_eq!(
+        ok(
+            store.user_by_email(ENV, &org, &second.profile.email).await,
+            "user_by_email"
+        ),
+        None,
+        "a refused account must not reserve its e-mail"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, second.id).await,
+        None,
+        "a refused account must not write its credentials"
+    );
+    let name = first_creds.username.clone().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, &name).await,
+        Some(first_creds),
+        "a refused account must leave the username to its owner"
+    );
+    assert_eq!(
+        ok(store.user(ENV, &org, first.id).await, "user"),
+        Some(first),
+        "a refused account must leave the first user as it was"
+    );
+}
+
+/// `insert_account` with a taken user id answers `AlreadyExists { key: "id" }` and writes
+/// nothing: its e-mail and username stay free, the first user and credentials unchanged.
+pub async fn account_insert_refuses_a_taken_id_and_writes_nothing<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "acct-id").await;
+    let (first, first_creds) = fresh_account(store, ENV, &org).await;
+    let (other, _) = account(ENV, &org);
+    let same_id = User {
+        id: first.id,
+        ..other
+    };
+    let same_id_creds = credential_record(&org, first.id, at(1));
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_account(
+                    ENV,
+                    &same_id,
+                    &same_id_creds,
+                    &account_event("ACCOUNT_CREATED", &same_id)
+                )
+                .await
+        ),
+        Outcome::AlreadyExists("id"),
+        "insert_account with a taken user id"
+    );
+    assert_eq!(
+        ok(
+            store.user_by_email(ENV, &org, &same_id.profile.email).await,
+            "user_by_email"
+        ),
+        None,
+        "a refused account must not reserve its e-mail"
+    );
+    let name = same_id_creds.username.as_deref().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, name).await,
+        None,
+        "a refused account must not reserve its username"
+    );
+    assert_eq!(
+        ok(store.user(ENV, &org, first.id).await, "user"),
+        Some(first.clone()),
+        "a refused account must leave the first user as it was"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, first.id).await,
+        Some(first_creds),
+        "a refused account must leave the first credentials as they were"
+    );
+}
+
+/// A username is unique per organization only: another organization may use the same one, and
+/// each organization's lookup finds its own account.
+pub async fn username_is_unique_per_organization<S: Store>(store: &S) {
+    let a = fresh_org(store, ENV, "acct-uname").await;
+    let b = fresh_org(store, ENV, "acct-uname").await;
+    let (_, in_a) = fresh_account(store, ENV, &a).await;
+    let name = in_a.username.clone().expect("a username");
+    let (u, mut in_b) = account(ENV, &b);
+    in_b.username = Some(name.clone());
+    ok(
+        store
+            .insert_account(ENV, &u, &in_b, &account_event("ACCOUNT_CREATED", &u))
+            .await,
+        "insert_account: a username of another organization must be free",
+    );
+    assert_eq!(
+        creds_named(store, ENV, &a, &name).await,
+        Some(in_a),
+        "each organization finds its own account by the shared username"
+    );
+    assert_eq!(
+        creds_named(store, ENV, &b, &name).await,
+        Some(in_b),
+        "each organization finds its own account by the shared username"
+    );
+}
+
+/// `insert_credentials` adds credentials to a user created through the directory, once: they
+/// read back as written; a second insert answers `AlreadyExists { key: "user" }` and changes
+/// nothing.
+pub async fn credentials_attach_to_an_existing_user_once<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "cred-attach").await;
+    let u = fresh_user(store, ENV, &org).await;
+    let c = credential_record(&org, u.id, at(1));
+    ok(
+        store
+            .insert_credentials(ENV, &c, &account_event("CREDENTIALS_ADDED", &u))
+            .await,
+        "insert_credentials for a directory user",
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(c.clone()),
+        "credentials added to a directory user must read back as written"
+    );
+    let again = credential_record(&org, u.id, at(2));
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_credentials(ENV, &again, &account_event("CREDENTIALS_ADDED", &u))
+                .await
+        ),
+        Outcome::AlreadyExists("user"),
+        "insert_credentials for a user that has credentials"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(c),
+        "a refused insert must leave the credentials as they were"
+    );
+    let again_name = again.username.as_deref().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, again_name).await,
+        None,
+        "a refused insert must not reserve its username"
+    );
+}
+
+/// `insert_credentials` for a user that does not exist — an unknown id, or another
+/// organization's user — answers `NotFound` and writes nothing.
+pub async fn credentials_attach_only_to_an_existing_user<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "cred-ghost").await;
+    let other = fresh_org(store, ENV, "cred-ghost").await;
+    let ghost = credential_record(&org, UserId::from_uuid(fresh_uuid()), T0);
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_credentials(ENV, &ghost, &event("CREDENTIALS_ADDED", &org, T0))
+                .await
+        ),
+        Outcome::NotFound,
+        "insert_credentials for an unknown user"
+    );
+    let foreign = fresh_user(store, ENV, &other).await;
+    let misplaced = credential_record(&org, foreign.id, T0);
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_credentials(ENV, &misplaced, &event("CREDENTIALS_ADDED", &org, T0))
+                .await
+        ),
+        Outcome::NotFound,
+        "insert_credentials naming another organization's user"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, ghost.user_id).await,
+        None,
+        "a refused insert must write nothing"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, foreign.id).await,
+        None,
+        "a refused insert must write nothing"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &other, foreign.id).await,
+        None,
+        "a refused insert must write nothing for the other organization's user either"
+    );
+    for name in [&ghost.username, &misplaced.username] {
+        let name = name.as_deref().expect("a username");
+        assert_eq!(
+            creds_named(store, ENV, &org, name).await,
+            None,
+            "a refused insert must not reserve its username"
+        );
+    }
+}
+
+/// `insert_credentials` with a username another user of the organization has answers
+/// `AlreadyExists { key: "username" }` and writes nothing.
+pub async fn credentials_attach_only_with_a_free_username<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "cred-uname").await;
+    let (_, owner) = fresh_account(store, ENV, &org).await;
+    let u = fresh_user(store, ENV, &org).await;
+    let c = CredentialRecord {
+        username: owner.username.clone(),
+        ..credential_record(&org, u.id, at(1))
+    };
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_credentials(ENV, &c, &account_event("CREDENTIALS_ADDED", &u))
+                .await
+        ),
+        Outcome::AlreadyExists("username"),
+        "insert_credentials with a taken username"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        None,
+        "a refused insert must write nothing"
+    );
+    let name = owner.username.clone().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, &name).await,
+        Some(owner),
+        "a refused insert must leave the username to its owner"
+    );
+}
+
+/// No call reaches the credentials of another organization's user, even with the right id or
+/// username: lookups answer `None`, an update and an erasure answer `NotFound` and change
+/// nothing.
+pub async fn credentials_are_scoped_by_organization<S: Store>(store: &S) {
+    let a = fresh_org(store, ENV, "cred-scope").await;
+    let b = fresh_org(store, ENV, "cred-scope").await;
+    let (u, c) = fresh_account(store, ENV, &a).await;
+    let name = c.username.clone().expect("a username");
+    assert_eq!(
+        creds_of(store, ENV, &b, u.id).await,
+        None,
+        "credentials() with another organization's user id"
+    );
+    assert_eq!(
+        creds_named(store, ENV, &b, &name).await,
+        None,
+        "credentials_by_username() with another organization's username"
+    );
+    let moved = CredentialRecord {
+        org: b.clone(),
+        ..next_version(&c, at(1))
+    };
+    assert_eq!(
+        Outcome::of(&store.update_credentials(ENV, &moved, 1, None).await),
+        Outcome::NotFound,
+        "update_credentials naming another organization"
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .delete_account(ENV, &b, u.id, &event("ACCOUNT_DELETED", &b, T0))
+                .await
+        ),
+        Outcome::NotFound,
+        "delete_account naming another organization"
+    );
+    assert_eq!(
+        ok(store.user(ENV, &a, u.id).await, "user"),
+        Some(u.clone()),
+        "calls naming another organization must leave the user untouched"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &a, u.id).await,
+        Some(c),
+        "calls naming another organization must leave the credentials untouched"
+    );
+}
+
+/// `update_credentials` writes only when the stored version is `expected_version`: a stale
+/// version answers `Precondition` and changes nothing, the right one stores the record as
+/// given; credentials that do not exist answer `NotFound`.
+pub async fn credentials_update_is_conditional_on_version<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "cred-upd").await;
+    let (u, c) = fresh_account(store, ENV, &org).await;
+    let next = CredentialRecord {
+        password_hash: None,
+        status: AccountStatus::Unverified,
+        role: AccountRole::Member,
+        totp: None,
+        pending_totp: Some(SealedTotp {
+            sealed_secret: random::<48>().to_vec(),
+            at: at(1),
+        }),
+        recovery_generation: 4,
+        known_devices: vec![fresh_digest()],
+        known_ips: vec![fresh_digest(), fresh_digest()],
+        ..next_version(&c, at(1))
+    };
+    assert_eq!(
+        Outcome::of(&store.update_credentials(ENV, &next, 7, None).await),
+        Outcome::Precondition,
+        "update_credentials with a version that is not the stored one"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(c.clone()),
+        "a refused update must change nothing"
+    );
+    ok(
+        store.update_credentials(ENV, &next, 1, None).await,
+        "update_credentials with the stored version",
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(next.clone()),
+        "an update must store the record as given, every field"
+    );
+    let late = next_version(&c, at(2));
+    assert_eq!(
+        Outcome::of(&store.update_credentials(ENV, &late, 1, None).await),
+        Outcome::Precondition,
+        "a second update from the same version"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(next),
+        "a refused update must change nothing"
+    );
+    let directory_only = fresh_user(store, ENV, &org).await;
+    let missing = credential_record(&org, directory_only.id, at(3));
+    assert_eq!(
+        Outcome::of(&store.update_credentials(ENV, &missing, 1, None).await),
+        Outcome::NotFound,
+        "update_credentials of a user without credentials"
+    );
+    let unknown = credential_record(&org, UserId::from_uuid(fresh_uuid()), at(3));
+    assert_eq!(
+        Outcome::of(&store.update_credentials(ENV, &unknown, 1, None).await),
+        Outcome::NotFound,
+        "update_credentials of an unknown user"
+    );
+}
+
+/// A username change releases the old username in the same step (another account may take
+/// it), a new username taken by another account answers `AlreadyExists { key: "username" }`
+/// and changes nothing, and dropping the username releases it.
+pub async fn credentials_update_moves_the_username<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "cred-move").await;
+    let (u, c) = fresh_account(store, ENV, &org).await;
+    let (_, other) = fresh_account(store, ENV, &org).await;
+    let old = c.username.clone().expect("a username");
+    let new = fresh_username("moved");
+    let moved = CredentialRecord {
+        username: Some(new.clone()),
+        ..next_version(&c, at(1))
+    };
+    ok(
+        store.update_credentials(ENV, &moved, 1, None).await,
+        "update_credentials to a free username",
+    );
+    assert_eq!(
+        creds_named(store, ENV, &org, &old).await,
+        None,
+        "the old username must be released"
+    );
+    assert_eq!(
+        creds_named(store, ENV, &org, &new).await,
+        Some(moved.clone()),
+        "the new username must find the account"
+    );
+    let (newcomer, mut newcomer_creds) = account(ENV, &org);
+    newcomer_creds.username = Some(old.clone());
+    ok(
+        store
+            .insert_account(
+                ENV,
+                &newcomer,
+                &newcomer_creds,
+                &account_event("ACCOUNT_CREATED", &newcomer),
+            )
+            .await,
+        "insert_account with a released username",
+    );
+    let grab = CredentialRecord {
+        username: other.username.clone(),
+        ..next_version(&moved, at(2))
+    };
+    assert_eq!(
+        Outcome::of(&store.update_credentials(ENV, &grab, 2, None).await),
+        Outcome::AlreadyExists("username"),
+        "update_credentials to another account's username"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(moved.clone()),
+        "a refused username change must write nothing"
+    );
+    let other_name = other.username.clone().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, &other_name).await,
+        Some(other),
+        "a refused username change must not take the username from its owner"
+    );
+    let nameless = CredentialRecord {
+        username: None,
+        ..next_version(&moved, at(3))
+    };
+    ok(
+        store.update_credentials(ENV, &nameless, 2, None).await,
+        "update_credentials dropping the username",
+    );
+    assert_eq!(
+        creds_named(store, ENV, &org, &new).await,
+        None,
+        "a dropped username must be released"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        Some(nameless),
+        "credentials without a username read back by id"
+    );
+}
+
+/// `delete_account` erases the user and its credentials: `user`, `user_by_email`,
+/// `credentials` and `credentials_by_username` answer `None`, the user is no longer listed, its
+/// e-mail and username are free for a new account; a second erasure, or erasing an unknown
+/// user, answers `NotFound`.
+pub async fn account_delete_erases_the_user_and_frees_its_keys<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "acct-del").await;
+    let (u, c) = fresh_account(store, ENV, &org).await;
+    let (kept, _) = fresh_account(store, ENV, &org).await;
+    let name = c.username.clone().expect("a username");
+    ok(
+        store
+            .delete_account(ENV, &org, u.id, &account_event("ACCOUNT_DELETED", &u))
+            .await,
+        "delete_account",
+    );
+    assert_eq!(
+        ok(store.user(ENV, &org, u.id).await, "user"),
+        None,
+        "an erased user must be gone"
+    );
+    assert_eq!(
+        ok(
+            store.user_by_email(ENV, &org, &u.profile.email).await,
+            "user_by_email"
+        ),
+        None,
+        "an erased user must not be found by e-mail"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await,
+        None,
+        "an erased user's credentials must be gone"
+    );
+    assert_eq!(
+        creds_named(store, ENV, &org, &name).await,
+        None,
+        "an erased user's username must be gone"
+    );
+    assert_eq!(
+        ok(store.list_users(ENV, &org, page(1, 10)).await, "list_users"),
+        (vec![kept], 1),
+        "an erased user must not be listed nor counted"
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .delete_account(ENV, &org, u.id, &account_event("ACCOUNT_DELETED", &u))
+                .await
+        ),
+        Outcome::NotFound,
+        "erasing an erased account"
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .delete_account(
+                    ENV,
+                    &org,
+                    UserId::from_uuid(fresh_uuid()),
+                    &event("ACCOUNT_DELETED", &org, T0)
+                )
+                .await
+        ),
+        Outcome::NotFound,
+        "erasing an unknown account"
+    );
+    let again = user(ENV, &org, &shouted(&u.profile.email), at(1));
+    let again_creds = CredentialRecord {
+        username: Some(name.clone()),
+        ..credential_record(&org, again.id, at(1))
+    };
+    ok(
+        store
+            .insert_account(
+                ENV,
+                &again,
+                &again_creds,
+                &account_event("ACCOUNT_CREATED", &again),
+            )
+            .await,
+        "insert_account with an erased account's e-mail and username",
+    );
+    assert_eq!(
+        creds_named(store, ENV, &org, &name).await,
+        Some(again_creds),
+        "the username must now find the new account"
+    );
+}
+
+/// `delete_account` also erases a user created through the directory, without credentials.
+pub async fn account_delete_erases_a_user_without_credentials<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "acct-del-dir").await;
+    let u = fresh_user(store, ENV, &org).await;
+    ok(
+        store
+            .delete_account(ENV, &org, u.id, &account_event("ACCOUNT_DELETED", &u))
+            .await,
+        "delete_account of a directory user",
+    );
+    assert_eq!(
+        ok(store.user(ENV, &org, u.id).await, "user"),
+        None,
+        "an erased user must be gone"
+    );
+    let again = user(ENV, &org, &u.profile.email, at(1));
+    ok(
+        store
+            .insert_user(ENV, &again, &event("USER_CREATED", &org, at(1)))
+            .await,
+        "insert_user with an erased user's e-mail",
+    );
+}
+
+/// Account inserts, credential inserts and updates, and erasures write their event in the same
+/// atomic step: each success writes exactly its event (an update only when given one), each
+/// refusal writes none.
+pub async fn credential_writes_record_their_event_atomically<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "audit-cred").await;
+    let (u, c) = account(ENV, &org);
+    let ev = |code: &str| account_event(code, &u);
+    ok(
+        store
+            .insert_account(ENV, &u, &c, &ev("CONFORMANCE_ACCOUNT_INSERTED"))
+            .await,
+        "insert_account",
+    );
+    let (twin, _) = account(ENV, &org);
+    let twin = User {
+        profile: Profile {
+            email: u.profile.email.clone(),
+            ..twin.profile
+        },
+        ..twin
+    };
+    let twin_creds = credential_record(&org, twin.id, T0);
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_account(ENV, &twin, &twin_creds, &ev("CONFORMANCE_ACCOUNT_REFUSED"))
+                .await
+        ),
+        Outcome::AlreadyExists("email"),
+        "the refused account"
+    );
+    let dir = fresh_user(store, ENV, &org).await;
+    let dir_creds = credential_record(&org, dir.id, T0);
+    ok(
+        store
+            .insert_credentials(ENV, &dir_creds, &ev("CONFORMANCE_CREDENTIALS_INSERTED"))
+            .await,
+        "insert_credentials",
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_credentials(ENV, &dir_creds, &ev("CONFORMANCE_CREDENTIALS_REFUSED"))
+                .await
+        ),
+        Outcome::AlreadyExists("user"),
+        "the refused credentials"
+    );
+    let v2 = next_version(&c, at(1));
+    ok(
+        store
+            .update_credentials(ENV, &v2, 1, Some(&ev("CONFORMANCE_UPDATED")))
+            .await,
+        "update_credentials with an event",
+    );
+    let v3 = next_version(&v2, at(2));
+    ok(
+        store.update_credentials(ENV, &v3, 2, None).await,
+        "update_credentials without an event",
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .update_credentials(ENV, &v3, 2, Some(&ev("CONFORMANCE_UPDATE_REFUSED")))
+                .await
+        ),
+        Outcome::Precondition,
+        "the refused update"
+    );
+    ok(
+        store
+            .delete_account(ENV, &org, u.id, &ev("CONFORMANCE_DELETED"))
+            .await,
+        "delete_account",
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .delete_account(ENV, &org, u.id, &ev("CONFORMANCE_DELETE_REFUSED"))
+                .await
+        ),
+        Outcome::NotFound,
+        "the refused erasure"
+    );
+    let (events, _) = tenant_events(store, ENV, &org).await;
+    assert_eq!(
+        codes(&events),
+        [
+            "CONFORMANCE_DELETED",
+            "CONFORMANCE_UPDATED",
+            "CONFORMANCE_CREDENTIALS_INSERTED",
+            "USER_CREATED",
+            "CONFORMANCE_ACCOUNT_INSERTED",
+            "ORGANIZATION_CREATED"
+        ],
+        "the events of credential writes: one per success with an event, none per refusal"
+    );
+    for e in [&events[0], &events[1], &events[2], &events[4]] {
+        assert_eq!(
+            *e,
+            Event::from_new(e.id, ENV, &ev(e.event_code.as_str())),
+            "a write's event must be stored as given"
+        );
+    }
+}
+
+/// Of 50 concurrent `insert_account`s with one username (and distinct e-mails) exactly one
+/// succeeds; the others answer `AlreadyExists { key: "username" }` and write nothing — no user,
+/// no event.
+pub async fn username_has_exactly_one_winner_under_contention<S: Store + Clone>(store: &S) {
+    let org = fresh_org(store, ENV, "uname-race").await;
+    let name = fresh_username("race");
+    let accounts: Vec<(User, CredentialRecord)> = (0..50)
+        .map(|_| {
+            let (u, mut c) = account(ENV, &org);
+            c.username = Some(name.clone());
+            (u, c)
+        })
+        .collect();
+    let results = race(accounts.len(), |i| {
+        let store = store.clone();
+        let (u, c) = accounts[i].clone();
+        let ev = account_event("ACCOUNT_CREATED", &u);
+        async move { Outcome::of(&retried(|| store.insert_account(ENV, &u, &c, &ev)).await) }
+    })
+    .await;
+    assert_eq!(
+        count(&results, |r| *r == Outcome::Ok),
+        1,
+        "concurrent accounts with one username that succeeded: {results:?}"
+    );
+    assert_eq!(
+        count(&results, |r| *r == Outcome::AlreadyExists("username")),
+        49,
+        "concurrent accounts refused with AlreadyExists {{ key: \"username\" }}"
+    );
+    let (winner, winner_creds) = &accounts[results
+        .iter()
+        .position(|r| *r == Outcome::Ok)
+        .expect("one insert succeeded (asserted above)")];
+    assert_eq!(
+        creds_named(store, ENV, &org, &name).await.as_ref(),
+        Some(winner_creds),
+        "the username must belong to the winner"
+    );
+    assert_eq!(
+        ok(
+            store.list_users(ENV, &org, page(1, 100)).await,
+            "list_users"
+        ),
+        (vec![winner.clone()], 1),
+        "only the winner's user may be stored"
+    );
+    let query = EventQuery::tenant(&org).code(EventCode::parse("ACCOUNT_CREATED").expect("a code"));
+    let (events, total) = ok(store.events(ENV, &query, page(1, 100)).await, "events");
+    assert_eq!(
+        total, 1,
+        "events written by 50 racing accounts: only the winner's"
+    );
+    assert_eq!(
+        events[0].resource_owner_id,
+        Some(winner.id),
+        "the one event must be the winner's"
+    );
+}
+
+/// Of 50 concurrent `insert_account`s with one e-mail (in 50 letter cases, distinct usernames)
+/// exactly one succeeds; the others answer `AlreadyExists { key: "email" }` and reserve no
+/// username.
+pub async fn account_email_has_exactly_one_winner_under_contention<S: Store + Clone>(store: &S) {
+    let org = fresh_org(store, ENV, "acct-race").await;
+    let suffix = hex(&random::<8>());
+    let accounts: Vec<(User, CredentialRecord)> = (0..50)
+        .map(|i: u32| {
+            let local: String = "abcdefgh"
+                .chars()
+                .enumerate()
+                .map(|(bit, ch)| {
+                    if i & (1 << bit) != 0 {
+                        ch.to_ascii_uppercase()
+                    } else {
+                        ch
+                    }
+                })
+                .collect();
+            let email =
+                Email::parse(&format!("{local}-{suffix}@example.com")).expect("a valid address");
+            let u = user(ENV, &org, &email, T0);
+            let c = credential_record(&org, u.id, T0);
+            (u, c)
+        })
+        .collect();
+    let results = race(accounts.len(), |i| {
+        let store = store.clone();
+        let (u, c) = accounts[i].clone();
+        let ev = account_event("ACCOUNT_CREATED", &u);
+        async move { Outcome::of(&retried(|| store.insert_account(ENV, &u, &c, &ev)).await) }
+    })
+    .await;
+    assert_eq!(
+        count(&results, |r| *r == Outcome::Ok),
+        1,
+        "concurrent accounts with one e-mail that succeeded: {results:?}"
+    );
+    assert_eq!(
+        count(&results, |r| *r == Outcome::AlreadyExists("email")),
+        49,
+        "concurrent accounts refused with AlreadyExists {{ key: \"email\" }}"
+    );
+    for ((u, c), result) in accounts.iter().zip(&results) {
+        let name = c.username.as_deref().expect("a username");
+        let expected = (*result == Outcome::Ok).then(|| c.clone());
+        assert_eq!(
+            creds_named(store, ENV, &org, name).await,
+            expected,
+            "only the winner's username may be reserved"
+        );
+        assert_eq!(
+            creds_of(store, ENV, &org, u.id).await,
+            expected,
+            "only the winner's credentials may be stored"
+        );
+    }
+}
+
+/// Of 50 concurrent `update_credentials` from one version (each to its own username) exactly
+/// one succeeds and the others answer `Precondition`; the stored record, its username and the
+/// events are the winner's alone.
+pub async fn credentials_update_has_exactly_one_winner_under_contention<S: Store + Clone>(
+    store: &S,
+) {
+    let org = fresh_org(store, ENV, "cred-race").await;
+    let (u, c) = fresh_account(store, ENV, &org).await;
+    let updates: Vec<CredentialRecord> = (0..50)
+        .map(|i| CredentialRecord {
+            username: Some(fresh_username("upd")),
+            recovery_generation: i,
+            ..next_version(&c, at(1))
+        })
+        .collect();
+    let results =
+        race(updates.len(), |i| {
+            let store = store.clone();
+            let next = updates[i].clone();
+            let ev = account_event("CREDENTIALS_UPDATED", &u);
+            async move {
+                Outcome::of(&retried(|| store.update_credentials(ENV, &next, 1, Some(&ev))).await)
+            }
+        })
+        .await;
+    assert_eq!(
+        count(&results, |r| *r == Outcome::Ok),
+        1,
+        "concurrent updates from one version that succeeded: {results:?}"
+    );
+    assert_eq!(
+        count(&results, |r| *r == Outcome::Precondition),
+        49,
+        "concurrent updates refused with Precondition"
+    );
+    let winner = &updates[results
+        .iter()
+        .position(|r| *r == Outcome::Ok)
+        .expect("one update succeeded (asserted above)")];
+    assert_eq!(
+        creds_of(store, ENV, &org, u.id).await.as_ref(),
+        Some(winner),
+        "the stored credentials must be the winner's"
+    );
+    for update in &updates {
+        let name = update.username.as_deref().expect("a username");
+        let expected = (update == winner).then(|| winner.clone());
+        assert_eq!(
+            creds_named(store, ENV, &org, name).await,
+            expected,
+            "only the winner's username may be reserved"
+        );
+    }
+    let query =
+        EventQuery::tenant(&org).code(EventCode::parse("CREDENTIALS_UPDATED").expect("a code"));
+    let (_, total) = ok(store.events(ENV, &query, page(1, 100)).await, "events");
+    assert_eq!(
+        total, 1,
+        "events written by 50 racing updates: only the winner's"
+    );
+}
+
+/// Of 20 concurrent `delete_account`s of one account exactly one succeeds and the others answer
+/// `NotFound`; exactly one event is written.
+pub async fn account_delete_has_exactly_one_winner_under_contention<S: Store + Clone>(store: &S) {
+    let org = fresh_org(store, ENV, "del-race").await;
+    let (u, _) = fresh_account(store, ENV, &org).await;
+    let results = race(20, |_| {
+        let store = store.clone();
+        let org = org.clone();
+        let ev = account_event("ACCOUNT_DELETED", &u);
+        let id = u.id;
+        async move { Outcome::of(&retried(|| store.delete_account(ENV, &org, id, &ev)).await) }
+    })
+    .await;
+    assert_eq!(
+        count(&results, |r| *r == Outcome::Ok),
+        1,
+        "concurrent erasures of one account that succeeded: {results:?}"
+    );
+    assert_eq!(
+        count(&results, |r| *r == Outcome::NotFound),
+        19,
+        "concurrent erasures refused with NotFound"
+    );
+    let query = EventQuery::tenant(&org).code(EventCode::parse("ACCOUNT_DELETED").expect("a code"));
+    let (_, total) = ok(store.events(ENV, &query, page(1, 100)).await, "events");
+    assert_eq!(
+        total, 1,
+        "events written by 20 racing erasures: only the winner's"
+    );
+}
+
+/// An account written in sandbox is invisible in production (lookups by id and username,
+/// `insert_credentials`, update, erasure), its id, e-mail and username are free there, and
+/// production writes — a username change, an erasure — leave the sandbox account untouched.
+pub async fn credentials_are_isolated_by_environment<S: Store>(store: &S) {
+    let (sandbox, production) = (Environment::Sandbox, Environment::Production);
+    let domain = fresh_domain("env-cred");
+    for env in [sandbox, production] {
+        let org = organization(env, &domain, T0);
+        ok(
+            store
+                .insert_organization(env, &org, &event("ORGANIZATION_CREATED", &domain, T0))
+                .await,
+            "insert_organization",
+        );
+    }
+    let (u, c) = fresh_account(store, sandbox, &domain).await;
+    let name = c.username.clone().expect("a username");
+    assert_eq!(
+        creds_of(store, production, &domain, u.id).await,
+        None,
+        "sandbox credentials looked up by id in production"
+    );
+    assert_eq!(
+        creds_named(store, production, &domain, &name).await,
+        None,
+        "sandbox credentials looked up by username in production"
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .update_credentials(production, &next_version(&c, at(1)), 1, None)
+                .await
+        ),
+        Outcome::NotFound,
+        "updating sandbox credentials in production"
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .insert_credentials(production, &c, &event("CREDENTIALS_ADDED", &domain, T0))
+                .await
+        ),
+        Outcome::NotFound,
+        "adding credentials in production to a sandbox user"
+    );
+    assert_eq!(
+        Outcome::of(
+            &store
+                .delete_account(
+                    production,
+                    &domain,
+                    u.id,
+                    &event("ACCOUNT_DELETED", &domain, T0)
+                )
+                .await
+        ),
+        Outcome::NotFound,
+        "erasing a sandbox account in production"
+    );
+    let twin = User {
+        environment: production,
+        ..u.clone()
+    };
+    ok(
+        store
+            .insert_account(
+                production,
+                &twin,
+                &c,
+                &account_event("ACCOUNT_CREATED", &twin),
+            )
+            .await,
+        "insert_account: a sandbox account's id, e-mail and username must be free in production",
+    );
+    let renamed = CredentialRecord {
+        username: Some(fresh_username("env-cred")),
+        ..next_version(&c, at(1))
+    };
+    ok(
+        store
+            .update_credentials(production, &renamed, 1, None)
+            .await,
+        "update_credentials in production",
+    );
+    assert_eq!(
+        creds_named(store, sandbox, &domain, &name).await,
+        Some(c.clone()),
+        "a production username change must not release the sandbox username"
+    );
+    ok(
+        store
+            .delete_account(
+                production,
+                &domain,
+                u.id,
+                &account_event("ACCOUNT_DELETED", &twin),
+            )
+            .await,
+        "delete_account in production",
+    );
+    assert_eq!(
+        ok(store.user(sandbox, &domain, u.id).await, "user"),
+        Some(u),
+        "a production erasure must leave the sandbox user untouched"
+    );
+    assert_eq!(
+        creds_of(store, sandbox, &domain, c.user_id).await,
+        Some(c),
+        "a production erasure must leave the sandbox credentials untouched"
+    );
 }

@@ -1,4 +1,4 @@
-//! Store trait for sign-in: each user's credentials (password hash, TOTP, recovery-code
+//! Store trait for sign-in (part of [`Store`](super::Store)): each user's credentials (password hash, TOTP, recovery-code
 //! generation, known devices), the username index, and account creation and erasure that keep
 //! the user record and its credentials together.
 //!
@@ -154,9 +154,3 @@ pub trait CredentialStore: Send + Sync {
         event: &NewEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
-
-/// Everything sign-in needs: the token stores (it ends by minting an authorization code, and
-/// password changes and deletions revoke tokens) and the credentials.
-pub trait SigninStore: super::Store + CredentialStore {}
-
-impl<T> SigninStore for T where T: super::Store + CredentialStore {}

@@ -6,8 +6,8 @@
 //!
 //! | primitive | trait method | used for |
 //! |---|---|---|
-//! | unique keys | `insert_*` → [`StoreError::AlreadyExists`] | organization domain, user e-mail per organization (case-insensitive), `client_id` |
-//! | conditional update | `update_*(…, expected_version)` → [`StoreError::Precondition`] | directory records, read-modify-write without lost updates |
+//! | unique keys | `insert_*` → [`StoreError::AlreadyExists`] | organization domain, user e-mail per organization (case-insensitive), `client_id`, username per organization |
+//! | conditional update | `update_*(…, expected_version)` → [`StoreError::Precondition`] | directory records, credentials, read-modify-write without lost updates |
 //! | take-once | [`OneTimeStore::take`] | authorization codes, e-mail codes |
 //! | compare-and-swap rotation | [`RefreshTokenStore::rotate_refresh_token`] | refresh tokens |
 //! | counter with a limit | [`CounterStore::increment`] | failed attempts, seats |
@@ -75,9 +75,7 @@ pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
-pub use credentials::{
-    AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp, SigninStore,
-};
+pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp};
 pub use memory::MemoryStore;
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 
@@ -92,7 +90,8 @@ pub enum StoreError {
     /// The record to update or delete does not exist (in this environment).
     #[error("not found")]
     NotFound,
-    /// A unique key is taken. `key` names it: `domain`, `email`, `id`, `client_id`, `key`.
+    /// A unique key is taken. `key` names it: `domain`, `email`, `id`, `client_id`, `key`,
+    /// `username`, `user` …
     #[error("{key} already exists")]
     AlreadyExists {
         /// Which unique key collided.
@@ -183,6 +182,7 @@ pub trait Store:
     + ReplayStore
     + SigningKeyStore
     + RevocationStore
+    + CredentialStore
     + Send
     + Sync
     + 'static
@@ -200,6 +200,7 @@ impl<T> Store for T where
         + ReplayStore
         + SigningKeyStore
         + RevocationStore
+        + CredentialStore
         + Send
         + Sync
         + 'static

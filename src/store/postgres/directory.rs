@@ -21,7 +21,7 @@ use crate::store::{ApplicationStore, AuditStore, OrganizationStore, StoreError, 
 const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, country_name, \
      privacy_policy_url, terms_of_service_url, inserted_at, updated_at, deleted_at, version";
 
-const USER_COLUMNS: &str = "env, id, org, email, email_key, managed_by, email_verified, name, \
+pub(super) const USER_COLUMNS: &str = "env, id, org, email, email_key, managed_by, email_verified, name, \
      given_name, family_name, middle_name, nickname, preferred_username, profile, picture, \
      website, gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address, \
      metadata, avatar_hexa_color, updated_at, version, inserted_at";
@@ -120,7 +120,7 @@ impl<'a> OrgValues<'a> {
 }
 
 /// The column values of a user row, in [`USER_COLUMNS`] order.
-struct UserValues<'a> {
+pub(super) struct UserValues<'a> {
     env: &'static str,
     id: Uuid,
     org: &'a str,
@@ -145,7 +145,7 @@ struct UserValues<'a> {
 }
 
 impl<'a> UserValues<'a> {
-    fn new(env: Environment, u: &'a User) -> Result<Self, StoreError> {
+    pub(super) fn new(env: Environment, u: &'a User) -> Result<Self, StoreError> {
         let p = &u.profile;
         let name = |n: &'a Option<crate::directory::Name>| n.as_ref().map(|v| v.as_str());
         let url = |n: &'a Option<crate::directory::HttpUrl>| n.as_ref().map(|v| v.as_str());
@@ -187,7 +187,7 @@ impl<'a> UserValues<'a> {
         })
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 28] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 28] {
         let [n0, n1, n2, n3, n4, n5] = &self.names;
         let [u0, u1, u2] = &self.urls;
         [
@@ -316,7 +316,7 @@ impl<'a> AppValues<'a> {
 }
 
 /// `$1, $2, … $n`.
-fn placeholders(n: usize) -> String {
+pub(super) fn placeholders(n: usize) -> String {
     (1..=n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -353,7 +353,7 @@ impl PostgresStore {
     }
 
     /// Appends an event inside the caller's transaction (or alone); returns the stored event.
-    async fn insert_event<C: GenericClient>(
+    pub(super) async fn insert_event<C: GenericClient>(
         &self,
         client: &C,
         env: Environment,

@@ -71,6 +71,7 @@
 //! as `SERIALIZABLE` (conflicts then surface as retries) and DDL in the migration transaction is
 //! not atomic.
 
+mod credentials;
 mod directory;
 mod primitives;
 mod rows;
@@ -123,6 +124,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "tokens",
         sql: include_str!("migrations/0002_tokens.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "credentials",
+        sql: include_str!("migrations/0003_credentials.sql"),
     },
 ];
 
@@ -428,6 +434,8 @@ fn unique_key(constraint: &str) -> Option<&'static str> {
         "one_time_pkey" => "key",
         "refresh_tokens_pkey" => "digest",
         "signing_keys_pkey" => "kid",
+        "credentials_pkey" => "user",
+        "credentials_username_key" => "username",
         _ => return None,
     })
 }
@@ -458,6 +466,8 @@ mod tests {
             ("one_time_pkey", "key"),
             ("refresh_tokens_pkey", "digest"),
             ("signing_keys_pkey", "kid"),
+            ("credentials_pkey", "user"),
+            ("credentials_username_key", "username"),
         ] {
             assert!(
                 sql.contains(&format!("CONSTRAINT {constraint} ")),

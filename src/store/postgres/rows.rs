@@ -19,7 +19,12 @@ use crate::directory::{
     User, UserId, ZoneInfo,
 };
 use crate::secret::Digest;
-use crate::store::{FamilyId, RefreshState, RefreshTokenRecord};
+use crate::signin::Username;
+use crate::signin::password::check_password_hash;
+use crate::store::{
+    AccountRole, AccountStatus, CredentialRecord, FamilyId, RefreshState, RefreshTokenRecord,
+    SealedTotp,
+};
 
 /// A stored value that is not what the schema promises.
 #[derive(Debug)]
@@ -335,4 +340,85 @@ pub(super) fn numeric_u64(row: &Row, column: &'static str) -> Result<u64, StoreE
 pub(super) fn count(row: &Row, column: &'static str) -> Result<u64, StoreError> {
     let n: i64 = get(row, column)?;
     u64::try_from(n).map_err(|e| bad(column, e))
+}
+
+/// The `status` column of credentials.
+pub(super) fn status_str(status: AccountStatus) -> &'static str {
+    match status {
+        AccountStatus::Unverified => "unverified",
+        AccountStatus::Active => "active",
+    }
+}
+
+/// The `role` column of credentials.
+pub(super) fn role_str(role: AccountRole) -> &'static str {
+    match role {
+        AccountRole::Member => "member",
+        AccountRole::OrganizationAdmin => "organization_admin",
+    }
+}
+
+/// A sealed TOTP secret from its two nullable columns (both set or both NULL).
+fn sealed_totp(
+    row: &Row,
+    secret: &'static str,
+    at: &'static str,
+) -> Result<Option<SealedTotp>, StoreError> {
+    let sealed: Option<Vec<u8>> = get(row, secret)?;
+    let when: Option<OffsetDateTime> = get(row, at)?;
+    match (sealed, when) {
+        (Some(sealed_secret), Some(at)) => Ok(Some(SealedTotp { sealed_secret, at })),
+        (None, None) => Ok(None),
+        _ => Err(bad(secret, format!("set without {at}, or the reverse"))),
+    }
+}
+
+/// A `BYTEA[]` of SHA-256 digests.
+fn digests(row: &Row, column: &'static str) -> Result<Vec<Digest>, StoreError> {
+    let items: Vec<&[u8]> = get(row, column)?;
+    items.into_iter().map(|b| digest_of(column, b)).collect()
+}
+
+/// Decodes a row of `credentials`.
+pub(super) fn credentials(row: &Row) -> Result<CredentialRecord, StoreError> {
+    let username = parse_opt(row, "username", |s| {
+        let name = Username::parse(s)?;
+        // Stored case-folded: a row that is not is not what idcore wrote.
+        if name.as_str() == s {
+            Ok(name.as_str().to_owned())
+        } else {
+            Err(FieldProblem::Format("not case-folded"))
+        }
+    })?;
+    let password_hash: Option<String> = get(row, "password_hash")?;
+    if let Some(hash) = &password_hash {
+        check_password_hash(hash).map_err(|e| bad("password_hash", e))?;
+    }
+    let status = match get::<&str>(row, "status")? {
+        "unverified" => AccountStatus::Unverified,
+        "active" => AccountStatus::Active,
+        other => return Err(bad("status", format!("{other:?}"))),
+    };
+    let role = match get::<&str>(row, "role")? {
+        "member" => AccountRole::Member,
+        "organization_admin" => AccountRole::OrganizationAdmin,
+        other => return Err(bad("role", format!("{other:?}"))),
+    };
+    let generation: i64 = get(row, "recovery_generation")?;
+    Ok(CredentialRecord {
+        org: parse(row, "org", OrgDomain::parse)?,
+        user_id: UserId::from_uuid(get(row, "user_id")?),
+        username,
+        password_hash,
+        status,
+        role,
+        totp: sealed_totp(row, "totp_secret", "totp_at")?,
+        pending_totp: sealed_totp(row, "pending_totp_secret", "pending_totp_at")?,
+        recovery_generation: u32::try_from(generation)
+            .map_err(|e| bad("recovery_generation", e))?,
+        known_devices: digests(row, "known_devices")?,
+        known_ips: digests(row, "known_ips")?,
+        updated_at: get(row, "updated_at")?,
+        version: version(row)?,
+    })
 }
