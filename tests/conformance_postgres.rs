@@ -1862,7 +1862,6 @@ mod postgres {
             )
             .await
             .expect("the address and username are free again");
-        drop(signin);
         drop(identity);
         fresh.drop_schema().await;
     }

@@ -33,6 +33,7 @@
 //! | revocation | lock the family rows (in a fixed order), then revoke their tokens, one transaction |
 //! | counter | `INSERT … ON CONFLICT DO UPDATE SET value = value + 1 WHERE value < $limit OR expired` |
 //! | mark / step | `INSERT … ON CONFLICT DO UPDATE … WHERE expired` / `WHERE stored < new` |
+//! | account | user row, credentials row and event in one transaction; the credentials row references the user row (`ON DELETE CASCADE`), so erasing the user erases them in the same statement; adding credentials locks the user row (`FOR KEY SHARE`) first |
 //!
 //! A concurrent update waits for the row lock and re-checks its `WHERE` on the committed row, so
 //! of N racing writers exactly one wins and the others see the winner's row. Rotation and
