@@ -354,26 +354,9 @@ fn rsa_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     tlv(0x30, &body)
 }
 
-fn b64(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            _ => 63,
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
 criterion_group!(benches, verify, issue);
 criterion_main!(benches);
+
+fn b64(s: &str) -> Vec<u8> {
+    idcore::tokens::jws::base64url_decode(s).expect("base64url")
+}

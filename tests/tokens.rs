@@ -590,42 +590,6 @@ async fn missing_key_encryption_key_is_a_clear_error() {
     assert!(matches!(r, Err(Error::Keys(_))), "{r:?}");
 }
 
-fn b64(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buf, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            _ => 63,
-        };
-        buf = (buf << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
-}
-
-fn b64_encode(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 fn second_instance(f: &Fixture, store: MemoryStore) -> Identity<MemoryStore> {
     Identity::builder()
         .issuer("https://auth.example.com")
@@ -796,4 +760,12 @@ async fn revoking_another_clients_token_is_refused_and_it_stays_active() {
         .refresh(&f.auth(), set.refresh_token.expose(), None)
         .await
         .unwrap();
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    idcore::tokens::jws::base64url_decode(s).expect("base64url")
+}
+
+fn b64_encode(bytes: &[u8]) -> String {
+    idcore::tokens::jws::base64url_encode(bytes)
 }
