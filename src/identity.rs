@@ -105,9 +105,7 @@ impl<S: Store> Identity<S> {
     pub fn events(&self) -> Events<'_, S> {
         Events::new(self)
     }
-}
 
-impl<S: Store> Identity<S> {
     /// The token service: codes, tokens, verification, revocation, keys.
     pub fn tokens(&self) -> Tokens<'_, S> {
         Tokens::new(self)

@@ -769,3 +769,45 @@ fn b64(s: &str) -> Vec<u8> {
 fn b64_encode(bytes: &[u8]) -> String {
     idcore::tokens::jws::base64url_encode(bytes)
 }
+
+#[tokio::test]
+async fn token_events_are_recorded_with_their_reason() {
+    use idcore::audit::EventCode;
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let first = f.tokens().await;
+    tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    let _ = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await;
+    let other = f.tokens().await;
+    tokens
+        .revoke_refresh_token(&f.auth(), other.refresh_token.expose())
+        .await
+        .unwrap();
+    tokens.global_sign_out(&f.org, f.user.id).await.unwrap();
+    assert_eq!(events(&f, EventCode::TOKENS_ISSUED).await.len(), 2);
+    assert_eq!(events(&f, EventCode::TOKENS_REFRESHED).await.len(), 1);
+    let reuse = events(&f, EventCode::TOKEN_REUSE_DETECTED).await;
+    assert_eq!(reuse.len(), 1);
+    assert_eq!(reuse[0].details["reason"], "refresh token reused");
+    let revoked = events(&f, EventCode::TOKEN_REVOKED).await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].details["reason"], "revoked by its client");
+    let sign_out = events(&f, EventCode::GLOBAL_SIGN_OUT).await;
+    assert_eq!(sign_out.len(), 1);
+    assert_eq!(sign_out[0].resource_owner_id, Some(f.user.id));
+}
+
+async fn events(f: &Fixture, code: idcore::audit::EventCode) -> Vec<idcore::audit::Event> {
+    let query = idcore::audit::EventQuery::tenant(&f.org).code(code);
+    f.identity
+        .events()
+        .list(&query, idcore::PageRequest::default())
+        .await
+        .unwrap()
+        .data
+}
