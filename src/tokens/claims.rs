@@ -64,6 +64,252 @@ pub struct AccessClaims<'a> {
     pub gid: Uuid,
 }
 
+impl AccessClaims<'static> {
+    /// Parses the claims JSON of an access token, strictly (see the module docs): every claim
+    /// present once with its JSON type; unknown claims are ignored. `None` for anything else.
+    ///
+    /// The claims idcore writes (compact JSON, no escapes, hyphenated uuids) are read by a
+    /// scanner made for this claim set, without building a JSON tree and with one allocation
+    /// per string; anything else goes through serde, which gives the same answer.
+    pub fn from_json(json: &[u8]) -> Option<Self> {
+        match fast::access(json) {
+            Some(claims) => Some(claims),
+            None => serde_json::from_slice::<AccessClaims<'_>>(json)
+                .ok()
+                .map(AccessClaims::into_owned),
+        }
+    }
+}
+
+impl AccessClaims<'_> {
+    /// The same claims, owning their strings.
+    pub fn into_owned(self) -> AccessClaims<'static> {
+        let owned = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        AccessClaims {
+            iss: owned(self.iss),
+            aud: owned(self.aud),
+            jtt: if self.jtt == JTT_ACCESS {
+                Cow::Borrowed(JTT_ACCESS)
+            } else {
+                owned(self.jtt)
+            },
+            scp: self.scp.into_iter().map(owned).collect(),
+            ..self
+        }
+    }
+}
+
+/// The scanner behind [`AccessClaims::from_json`]: it accepts a strict subset of JSON on which
+/// serde gives the same claims, and answers `None` ("ask serde") for everything else — escapes,
+/// whitespace, unknown or repeated members, non-canonical numbers, other uuid forms.
+mod fast {
+    use std::borrow::Cow;
+
+    use uuid::Uuid;
+
+    use super::{AccessClaims, JTT_ACCESS};
+    use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+
+    /// A cursor over the claims text. Every position it stops at is an ASCII byte, so every
+    /// slice it takes is on a character boundary.
+    struct Scan<'a> {
+        text: &'a str,
+        i: usize,
+    }
+
+    impl<'a> Scan<'a> {
+        fn eat(&mut self, c: u8) -> Option<()> {
+            (*self.text.as_bytes().get(self.i)? == c).then(|| self.i += 1)
+        }
+
+        /// A string (the whole text was checked to hold no escape and no control character).
+        fn str(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let rest = self.text.get(self.i..)?;
+            let len = find_quote(rest.as_bytes())?;
+            self.i += len + 1;
+            rest.get(..len)
+        }
+
+        /// An integer in canonical JSON form (`0`, `-12`, no leading zeros, no fraction).
+        fn int(&mut self) -> Option<i64> {
+            let negative = self.eat(b'-').is_some();
+            let rest = self.text.as_bytes().get(self.i..)?;
+            // Up to 18 digits cannot overflow (10^18 < 2^63); longer ones go to serde.
+            let mut value = 0i64;
+            let mut len = 0;
+            while let Some(&d) = rest.get(len) {
+                if !d.is_ascii_digit() || len == 18 {
+                    break;
+                }
+                value = value * 10 + i64::from(d - b'0');
+                len += 1;
+            }
+            if len == 0
+                || (len > 1 && rest[0] == b'0')
+                || matches!(rest.get(len), Some(b'0'..=b'9' | b'.' | b'e' | b'E'))
+            {
+                return None;
+            }
+            self.i += len;
+            Some(if negative { -value } else { value })
+        }
+
+        fn uuid(&mut self) -> Option<Uuid> {
+            let s = self.str()?;
+            if s.len() != 36 {
+                return None;
+            }
+            Uuid::try_parse(s).ok()
+        }
+    }
+
+    // Eight bytes at a time (SWAR): a byte below `n` (n ≤ 0x80) sets its high bit in
+    // `(x - n·ONES) & !x & HIGHS`, and the lowest flagged byte is exact (borrows only run
+    // upwards from a match).
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    fn below(x: u64, n: u8) -> u64 {
+        x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS
+    }
+
+    fn words(b: &[u8]) -> (impl Iterator<Item = u64> + '_, &[u8]) {
+        let chunks = b.chunks_exact(8);
+        let rest = chunks.remainder();
+        let words = chunks.map(|c| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            u64::from_le_bytes(w)
+        });
+        (words, rest)
+    }
+
+    /// Whether `b` holds a backslash or a control character (JSON escapes and whitespace).
+    pub(super) fn has_escape_or_control(b: &[u8]) -> bool {
+        let (words, rest) = words(b);
+        let flags = words.fold(0, |acc, x| {
+            acc | below(x, 0x20) | below(x ^ (ONES * 0x5c), 1)
+        });
+        flags != 0 || rest.iter().any(|&c| c < 0x20 || c == b'\\')
+    }
+
+    /// The index of the first `"` in `b`.
+    pub(super) fn find_quote(b: &[u8]) -> Option<usize> {
+        let (words, rest) = words(b);
+        let mut at = 0;
+        for x in words {
+            let flags = below(x ^ (ONES * 0x22), 1);
+            if flags != 0 {
+                return Some(at + flags.trailing_zeros() as usize / 8);
+            }
+            at += 8;
+        }
+        rest.iter().position(|&c| c == b'"').map(|i| at + i)
+    }
+
+    pub(super) fn access(json: &[u8]) -> Option<AccessClaims<'static>> {
+        // No escapes, no control characters (so no whitespace either) anywhere: one branch-free
+        // pass over the text, then strings end at their next quote.
+        if has_escape_or_control(json) {
+            return None;
+        }
+        // One UTF-8 check for the whole text (serde refuses invalid UTF-8 anywhere in it too).
+        let mut s = Scan {
+            text: std::str::from_utf8(json).ok()?,
+            i: 0,
+        };
+        let (mut iss, mut sub, mut aud, mut cid, mut dbs) = (None, None, None, None, None);
+        let (mut exp, mut iat, mut nbf, mut jti, mut jtt) = (None, None, None, None, None);
+        let (mut scp, mut tnt, mut ver, mut uid, mut auth_time, mut gid) =
+            (None, None, None, None, None, None);
+        s.eat(b'{')?;
+        loop {
+            let name = s.str()?;
+            s.eat(b':')?;
+            // `set` refuses a second value: serde answers a repeated member with an error.
+            fn set<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+                if slot.is_some() {
+                    return None;
+                }
+                *slot = Some(value?);
+                Some(())
+            }
+            // Slice patterns compile to a decision tree on the bytes, not a chain of compares.
+            match name.as_bytes() {
+                b"iss" => set(&mut iss, s.str().map(str::to_owned))?,
+                b"sub" => set(&mut sub, s.uuid().map(UserId::from_uuid))?,
+                b"aud" => set(&mut aud, s.str().map(str::to_owned))?,
+                b"cid" => set(&mut cid, s.uuid().map(ClientId::from_uuid))?,
+                b"dbs" => set(
+                    &mut dbs,
+                    match s.str()? {
+                        "sandbox" => Some(Environment::Sandbox),
+                        "production" => Some(Environment::Production),
+                        _ => None,
+                    },
+                )?,
+                b"exp" => set(&mut exp, s.int())?,
+                b"iat" => set(&mut iat, s.int())?,
+                b"nbf" => set(&mut nbf, s.int())?,
+                b"jti" => set(&mut jti, s.uuid())?,
+                b"jtt" => set(
+                    &mut jtt,
+                    s.str().map(|v| match v {
+                        JTT_ACCESS => Cow::Borrowed(JTT_ACCESS),
+                        other => Cow::Owned(other.to_owned()),
+                    }),
+                )?,
+                b"scp" => {
+                    let mut scopes = Vec::with_capacity(4);
+                    s.eat(b'[')?;
+                    if s.eat(b']').is_none() {
+                        loop {
+                            scopes.push(Cow::Owned(s.str()?.to_owned()));
+                            if s.eat(b',').is_none() {
+                                s.eat(b']')?;
+                                break;
+                            }
+                        }
+                    }
+                    set(&mut scp, Some(scopes))?
+                }
+                b"tnt" => set(&mut tnt, s.str().and_then(|v| OrgDomain::parse(v).ok()))?,
+                b"ver" => set(&mut ver, s.int().and_then(|v| u32::try_from(v).ok()))?,
+                b"uid" => set(&mut uid, s.uuid().map(UserId::from_uuid))?,
+                b"auth_time" => set(&mut auth_time, s.int())?,
+                b"gid" => set(&mut gid, s.uuid())?,
+                _ => return None,
+            }
+            if s.eat(b',').is_none() {
+                s.eat(b'}')?;
+                break;
+            }
+        }
+        if s.i != json.len() {
+            return None;
+        }
+        Some(AccessClaims {
+            iss: Cow::Owned(iss?),
+            sub: sub?,
+            aud: Cow::Owned(aud?),
+            cid: cid?,
+            dbs: dbs?,
+            exp: exp?,
+            iat: iat?,
+            nbf: nbf?,
+            jti: jti?,
+            jtt: jtt?,
+            scp: scp?,
+            tnt: tnt?,
+            ver: ver?,
+            uid: uid?,
+            auth_time: auth_time?,
+            gid: gid?,
+        })
+    }
+}
+
 /// The OpenID Connect profile claims carried by ID tokens and user info.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct ProfileClaims {
@@ -209,4 +455,180 @@ pub struct IdClaims<'a> {
 /// The organization issuer: `{issuer}/t/{domain}`.
 pub fn issuer_of(base: &str, org: &OrgDomain) -> String {
     format!("{base}/t/{org}")
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn serde_parse(json: &[u8]) -> Option<AccessClaims<'static>> {
+        serde_json::from_slice::<AccessClaims<'_>>(json)
+            .ok()
+            .map(AccessClaims::into_owned)
+    }
+
+    /// An access token's claims as idcore writes them.
+    fn written() -> Vec<u8> {
+        let id = |s: &str| Uuid::parse_str(s).unwrap();
+        let claims = AccessClaims {
+            iss: Cow::Borrowed("https://auth.example.com/t/misapret"),
+            sub: UserId::from_uuid(id("019a0000-0000-7000-8000-000000000001")),
+            aud: Cow::Borrowed("https://auth.example.com"),
+            cid: ClientId::from_uuid(id("019a0000-0000-7000-8000-000000000002")),
+            dbs: Environment::Sandbox,
+            exp: 1_780_000_000,
+            iat: 1_779_996_400,
+            nbf: 1_779_996_400,
+            jti: id("019a0000-0000-7000-8000-000000000003"),
+            jtt: Cow::Borrowed(JTT_ACCESS),
+            scp: vec![Cow::Borrowed("openid"), Cow::Borrowed("email")],
+            tnt: OrgDomain::parse("misapret").unwrap(),
+            ver: 1,
+            uid: UserId::from_uuid(id("019a0000-0000-7000-8000-000000000001")),
+            auth_time: 1_779_996_000,
+            gid: id("019a0000-0000-7000-8000-000000000004"),
+        };
+        serde_json::to_vec(&claims).unwrap()
+    }
+
+    fn replace(json: &[u8], from: &str, to: &str) -> Vec<u8> {
+        let text = std::str::from_utf8(json).unwrap();
+        assert!(text.contains(from), "{from} in {text}");
+        text.replacen(from, to, 1).into_bytes()
+    }
+
+    #[test]
+    fn the_scanner_reads_what_idcore_writes() {
+        let json = written();
+        let fast = fast::access(&json).expect("the scanner reads idcore's own claims");
+        assert_eq!(Some(fast.clone()), serde_parse(&json));
+        assert_eq!(fast.scp, vec!["openid", "email"]);
+        assert_eq!(fast.exp, 1_780_000_000);
+        assert!(matches!(fast.jtt, Cow::Borrowed(JTT_ACCESS)));
+    }
+
+    #[test]
+    fn the_scanner_leaves_everything_else_to_serde_which_agrees() {
+        let json = written();
+        let cases: Vec<(Vec<u8>, bool)> = vec![
+            // (variant, serde accepts it)
+            (replace(&json, "\"openid\"", "\"open\\u0069d\""), true),
+            (replace(&json, "{\"iss\"", "{ \"iss\""), true),
+            (
+                replace(&json, "{\"iss\"", "{\"extra\":[1,{\"a\":null}],\"iss\""),
+                true,
+            ),
+            (replace(&json, "\"ver\":1", "\"ver\":1,\"ver\":1"), false),
+            (
+                replace(&json, "\"exp\":1780000000", "\"exp\":1780000000.0"),
+                false,
+            ),
+            (
+                replace(&json, "\"exp\":1780000000", "\"exp\":01780000000"),
+                false,
+            ),
+            (
+                replace(&json, "\"exp\":1780000000", "\"exp\":\"1780000000\""),
+                false,
+            ),
+            (
+                replace(&json, "\"exp\":1780000000", "\"exp\":99999999999999999999"),
+                false,
+            ),
+            (replace(&json, "\"ver\":1", "\"ver\":-1"), false),
+            (replace(&json, "\"ver\":1", "\"ver\":4294967296"), false),
+            (
+                replace(
+                    &json,
+                    "019a0000-0000-7000-8000-000000000003",
+                    "019a0000000070008000000000000003",
+                ),
+                true,
+            ),
+            (
+                replace(&json, "\"dbs\":\"sandbox\"", "\"dbs\":\"Sandbox\""),
+                false,
+            ),
+            (
+                replace(&json, "\"tnt\":\"misapret\"", "\"tnt\":\"Misapret\""),
+                false,
+            ),
+            (replace(&json, ",\"gid\"", ",\"gId\""), false),
+            (
+                replace(&json, "\"scp\":[\"openid\",\"email\"]", "\"scp\":[]"),
+                true,
+            ),
+            (
+                replace(&json, "\"scp\":[\"openid\",\"email\"]", "\"scp\":[1]"),
+                false,
+            ),
+            ([json.as_slice(), b" "].concat(), true),
+            ([json.as_slice(), b"x"].concat(), false),
+        ];
+        for (variant, accepted) in cases {
+            let text = String::from_utf8_lossy(&variant).into_owned();
+            let scanned = fast::access(&variant);
+            if let Some(c) = &scanned {
+                assert_eq!(Some(c), serde_parse(&variant).as_ref(), "{text}");
+            }
+            assert_eq!(
+                AccessClaims::from_json(&variant),
+                serde_parse(&variant),
+                "{text}"
+            );
+            assert_eq!(
+                AccessClaims::from_json(&variant).is_some(),
+                accepted,
+                "{text}"
+            );
+        }
+        // Only the scalar-free spellings above may take the fast path; escapes and whitespace
+        // never do.
+        assert!(fast::access(&replace(&json, "\"openid\"", "\"open\\u0069d\"")).is_none());
+        assert!(fast::access(&replace(&json, "{\"iss\"", "{ \"iss\"")).is_none());
+    }
+
+    proptest! {
+        /// The word-at-a-time helpers answer as the plain byte loops do.
+        #[test]
+        fn the_swar_helpers_agree_with_byte_loops(
+            bytes in prop::collection::vec(
+                prop::sample::select(b"\"\\ \x00\x1f\x20\x21\x5b\x5c\x5d\x7f\x80\xa2\xdc\xff".to_vec()),
+                0..40,
+            ),
+        ) {
+            prop_assert_eq!(
+                fast::has_escape_or_control(&bytes),
+                bytes.iter().any(|&c| c < 0x20 || c == b'\\')
+            );
+            prop_assert_eq!(
+                fast::find_quote(&bytes),
+                bytes.iter().position(|&c| c == b'"')
+            );
+        }
+
+        /// Whatever one edit does to the claims, the scanner never accepts what serde refuses
+        /// nor reads a value differently.
+        #[test]
+        fn the_scanner_agrees_with_serde(
+            at in 0usize..400,
+            op in 0u8..3,
+            byte in prop::sample::select(b"\"\\,:{}[]-.e0123456789abfnrtu \x00\xff".to_vec()),
+        ) {
+            let mut json = written();
+            let at = at % json.len();
+            match op {
+                0 => json[at] = byte,
+                1 => { json.remove(at); }
+                _ => json.insert(at, byte),
+            }
+            let serde = serde_parse(&json);
+            if let Some(fast) = fast::access(&json) {
+                prop_assert_eq!(Some(fast), serde.clone());
+            }
+            prop_assert_eq!(AccessClaims::from_json(&json), serde);
+        }
+    }
 }

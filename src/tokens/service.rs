@@ -873,8 +873,8 @@ impl<'a, S: Store> Tokens<'a, S> {
         if decoded.typ() != Some(TYP_ACCESS) {
             return Err(Error::InvalidToken(TokenProblem::Type));
         }
-        let claims: AccessClaims<'_> = serde_json::from_slice(decoded.payload())
-            .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?;
+        let claims = AccessClaims::from_json(decoded.payload())
+            .ok_or(Error::InvalidToken(TokenProblem::Claims))?;
         let now = self.identity.now();
         self.check_signature(&decoded, &claims.tnt, now).await?;
         // Only claims of a verified token are looked at from here on.
@@ -896,7 +896,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             access_token_expired: expired,
             auth_time: claims.auth_time,
             exp: claims.exp,
-            claims: into_owned(claims),
+            claims,
         })
     }
 
@@ -1158,30 +1158,4 @@ fn issued_by(issuer: &str, iss: &str, tnt: &OrgDomain) -> bool {
     iss.strip_prefix(issuer)
         .and_then(|rest| rest.strip_prefix("/t/"))
         .is_some_and(|tenant| tenant == tnt.as_str())
-}
-
-fn into_owned(c: AccessClaims<'_>) -> AccessClaims<'static> {
-    AccessClaims {
-        iss: Cow::Owned(c.iss.into_owned()),
-        sub: c.sub,
-        aud: Cow::Owned(c.aud.into_owned()),
-        cid: c.cid,
-        dbs: c.dbs,
-        exp: c.exp,
-        iat: c.iat,
-        nbf: c.nbf,
-        jti: c.jti,
-        // Checked equal to `access` before this is called: no copy needed.
-        jtt: Cow::Borrowed(JTT_ACCESS),
-        scp: c
-            .scp
-            .into_iter()
-            .map(|s| Cow::Owned(s.into_owned()))
-            .collect(),
-        tnt: c.tnt,
-        ver: c.ver,
-        uid: c.uid,
-        auth_time: c.auth_time,
-        gid: c.gid,
-    }
 }
