@@ -111,7 +111,18 @@ impl CredentialStore for SqliteStore {
                 |_| Ok(()),
             )?
             .ok_or(StoreError::NotFound)?;
-            // credentials_pkey → "user", credentials_username_key → "username".
+            // Credentials already there answer "user" whatever their username: SQLite reports
+            // whichever unique index it checks first, so this one is asked first.
+            let existing = query_opt(
+                tx,
+                "SELECT 1 AS found FROM credentials WHERE env = ?1 AND user_id = ?2",
+                &credentials[..2],
+                |_| Ok(()),
+            )?;
+            if existing.is_some() {
+                return Err(StoreError::AlreadyExists { key: "user" });
+            }
+            // credentials_username_key → "username".
             execute(tx, &insert_credentials_sql(), &credentials)?;
             insert_event(tx, &event).map(drop)
         })
