@@ -101,8 +101,7 @@ fn remove_stale_files() {
         let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        let ended =
-            cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists();
+        let ended = cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists();
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
@@ -193,10 +192,7 @@ fn recorded_migrations(conn: &Connection) -> Vec<i64> {
 async fn migrate_is_idempotent_and_safe_when_two_stores_race_on_one_file() {
     let db = TempDb::new("migrate");
     // Two "processes" open the brand-new file and migrate it at the same moment.
-    let (a, b) = tokio::join!(
-        SqliteStore::open(&db.path),
-        SqliteStore::open(&db.path)
-    );
+    let (a, b) = tokio::join!(SqliteStore::open(&db.path), SqliteStore::open(&db.path));
     let (a, b) = (a.expect("a opens"), b.expect("b opens"));
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
@@ -471,14 +467,20 @@ async fn timestamps_come_back_truncated_to_the_microsecond() {
 async fn purge_forgets_only_what_the_contract_lets_it_forget() {
     let db = TempDb::new("purge");
     let store = db.store().await;
-    let (gone, kept) = (conformance::fresh_key("gone"), conformance::fresh_key("kept"));
+    let (gone, kept) = (
+        conformance::fresh_key("gone"),
+        conformance::fresh_key("kept"),
+    );
     let entry = conformance::one_time_entry(b"x", T0); // retained for one hour
     store.put_once(ENV, &gone, &entry, T0).await.expect("put");
     store
         .put_once(ENV, &kept, &conformance::one_time_entry(b"x", at(7200)), T0)
         .await
         .expect("put");
-    let (mark, step) = (conformance::fresh_key("mark"), conformance::fresh_key("step"));
+    let (mark, step) = (
+        conformance::fresh_key("mark"),
+        conformance::fresh_key("step"),
+    );
     store.mark_once(ENV, &mark, at(60), T0).await.expect("mark");
     store.advance(ENV, &step, 7).await.expect("step");
     let deleted = store.purge_expired(at(3600)).await.expect("purged");
@@ -561,7 +563,11 @@ async fn a_corrupted_row_is_a_backend_error_naming_the_column_not_a_panic() {
     );
     expect_bad_column(
         store
-            .list_applications(ENV, &ApplicationScope::Organization(org.clone()), page(1, 10))
+            .list_applications(
+                ENV,
+                &ApplicationScope::Organization(org.clone()),
+                page(1, 10),
+            )
             .await,
         "allowed_redirect_urls",
     );
@@ -640,7 +646,12 @@ async fn a_corrupted_row_is_a_backend_error_naming_the_column_not_a_panic() {
         .expect("corrupted");
     expect_bad_column(store.refresh_token(ENV, &token.digest).await, "state");
     let rotation = store
-        .rotate_refresh_token(ENV, &token.digest, &conformance::successor(&token, at(1)), at(1))
+        .rotate_refresh_token(
+            ENV,
+            &token.digest,
+            &conformance::successor(&token, at(1)),
+            at(1),
+        )
         .await;
     expect_bad_column(rotation, "state");
     let key = conformance::fresh_key("corrupt");

@@ -279,8 +279,8 @@ impl SqliteStore {
         let count = format!("SELECT count(*) AS total {from_where}");
         self.read(move |conn| {
             let tx = conn.unchecked_transaction().map_err(db_error)?;
-            let total = query_opt(&tx, &count, &params, |row| rows::count(row, "total"))?
-                .unwrap_or(0);
+            let total =
+                query_opt(&tx, &count, &params, |row| rows::count(row, "total"))?.unwrap_or(0);
             let mut all = params;
             all.push(limit);
             all.push(offset);
@@ -593,10 +593,7 @@ impl AuditStore for SqliteStore {
         let filters = [
             (
                 "tenant_domain",
-                query
-                    .tenant_domain
-                    .as_ref()
-                    .map(|d| text(d.as_str())),
+                query.tenant_domain.as_ref().map(|d| text(d.as_str())),
             ),
             ("event_code", query.code.as_ref().map(|c| text(c.as_str()))),
             ("client_id", query.client_id.map(|c| uuid(c.as_uuid()))),

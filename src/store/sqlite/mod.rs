@@ -536,7 +536,9 @@ fn query_opt<T>(
     decode: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Option<T>, StoreError> {
     let mut statement = conn.prepare_cached(sql).map_err(db_error)?;
-    let mut rows = statement.query(params_from_iter(params)).map_err(db_error)?;
+    let mut rows = statement
+        .query(params_from_iter(params))
+        .map_err(db_error)?;
     match rows.next().map_err(db_error)? {
         Some(row) => decode(row).map(Some),
         None => Ok(None),
@@ -551,7 +553,9 @@ fn query_all<T>(
     mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut statement = conn.prepare_cached(sql).map_err(db_error)?;
-    let mut rows = statement.query(params_from_iter(params)).map_err(db_error)?;
+    let mut rows = statement
+        .query(params_from_iter(params))
+        .map_err(db_error)?;
     let mut all = Vec::new();
     while let Some(row) = rows.next().map_err(db_error)? {
         all.push(decode(row)?);
@@ -623,7 +627,11 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
         "refresh_tokens.env, refresh_tokens.digest",
         "digest",
     ),
-    ("signing_keys_pkey", "signing_keys.env, signing_keys.kid", "kid"),
+    (
+        "signing_keys_pkey",
+        "signing_keys.env, signing_keys.kid",
+        "kid",
+    ),
     (
         "credentials_pkey",
         "credentials.env, credentials.user_id",
@@ -659,7 +667,7 @@ mod tests {
                 "{constraint}"
             );
             assert_eq!(unique_key(columns), Some(*key));
-            // A duplicate row really produces that message: insert the same row twice.
+            // The schema has a unique index on exactly those columns.
             let (table, _) = columns.split_once('.').expect("table.column");
             let mut unique_sets = Vec::new();
             let mut list = conn
@@ -698,6 +706,58 @@ mod tests {
             );
         }
         assert_eq!(unique_key("counters.env, counters.key"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_that_panicked_holding_the_writer_leaves_nothing_behind() {
+        use crate::store::{Key, Mark, ReplayStore};
+        use time::macros::datetime;
+
+        let store = SqliteStore::open_in_memory().await.expect("in memory");
+        store.migrate().await.expect("migrated");
+        let inner = Arc::clone(&store.inner);
+        let panicked = std::thread::spawn(move || {
+            let conn = inner.writer.lock().expect("not poisoned yet");
+            conn.execute_batch(
+                "BEGIN IMMEDIATE; INSERT INTO marks (env, key, expires_at) \
+                 VALUES ('production', CAST('k' AS BLOB), 9000000000000000)",
+            )
+            .expect("half a write");
+            panic!("a call panics mid-transaction");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(store.inner.writer.is_poisoned());
+        // The next call takes the connection over, rolled back: the half-written mark is gone.
+        let key = Key::from_stored("k".into());
+        let now = datetime!(2030-01-01 00:00 UTC);
+        let mark = store
+            .mark_once(
+                Environment::Production,
+                &key,
+                now + time::Duration::minutes(5),
+                now,
+            )
+            .await;
+        assert_eq!(mark.expect("the store still works"), Mark::First);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_blocking_call_is_a_backend_error() {
+        let store = SqliteStore::open_in_memory().await.expect("in memory");
+        let result: Result<(), StoreError> =
+            store.write(|_| panic!("a bug inside a store call")).await;
+        assert!(
+            matches!(result, Err(StoreError::Backend { .. })),
+            "{result:?}"
+        );
+        let read: Result<i64, StoreError> = store
+            .read(|conn| {
+                conn.query_row("SELECT 1", [], |r| r.get(0))
+                    .map_err(db_error)
+            })
+            .await;
+        assert_eq!(read.expect("the writer is usable again"), 1);
     }
 
     #[test]

@@ -22,9 +22,10 @@ const REFRESH_COLUMNS: &str = "env, digest, family, generation, org, user_id, cl
 fn refresh_values(env: Environment, r: &RefreshTokenRecord) -> Result<Vec<Value>, StoreError> {
     let (state_at, successor) = match &r.state {
         RefreshState::Active => (Value::Null, Value::Null),
-        RefreshState::Rotated { at: when, successor } => {
-            (at(*when)?, rows::blob(successor.as_bytes()))
-        }
+        RefreshState::Rotated {
+            at: when,
+            successor,
+        } => (at(*when)?, rows::blob(successor.as_bytes())),
         RefreshState::Revoked { at: when } => (at(*when)?, Value::Null),
     };
     Ok(vec![

@@ -489,8 +489,7 @@ pub(super) fn refresh_token(row: &Row<'_>) -> Result<RefreshTokenRecord, StoreEr
     Ok(RefreshTokenRecord {
         digest: digest(row, "digest")?,
         family: FamilyId(uuid_of(row, "family")?),
-        generation: u32::try_from(integer(row, "generation")?)
-            .map_err(|e| bad("generation", e))?,
+        generation: u32::try_from(integer(row, "generation")?).map_err(|e| bad("generation", e))?,
         org: parse(row, "org", OrgDomain::parse)?,
         user_id: UserId::from_uuid(uuid_of(row, "user_id")?),
         client_id: ClientId::from_uuid(uuid_of(row, "client_id")?),
