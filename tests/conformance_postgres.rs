@@ -232,6 +232,7 @@ mod postgres {
                 key: "plan".into(),
                 value: "gold \u{0}\"quoted\"".into(),
             }],
+            active: true,
             avatar_hexa_color: HexColor::parse("#1a2b3c").expect("a color"),
             inserted_at: at,
             updated_at: at,
@@ -412,8 +413,9 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 3,
-            "one row per migration (0001 initial, 0002 tokens, 0003 credentials), each once"
+            n, 4,
+            "one row per migration (0001 initial, 0002 tokens, 0003 credentials, 0004 user \
+             active), each once"
         );
         drop(client);
         fresh.drop_schema().await;

@@ -452,10 +452,20 @@ async fn global_sign_out_kills_every_earlier_token() {
     let tokens = f.identity.tokens();
     let a = f.tokens().await;
     let b = f.tokens().await;
+    for set in [&a, &b] {
+        tokens
+            .verify_id_token_live(&set.id_token, f.client)
+            .await
+            .unwrap();
+    }
     tokens.global_sign_out(&f.org, f.user.id).await.unwrap();
     for set in [&a, &b] {
         assert_eq!(
             invalid_token(tokens.verify_live(&set.access_token).await),
+            TokenProblem::Revoked
+        );
+        assert_eq!(
+            invalid_token(tokens.verify_id_token_live(&set.id_token, f.client).await),
             TokenProblem::Revoked
         );
         let r = tokens
@@ -810,4 +820,51 @@ async fn events(f: &Fixture, code: idcore::audit::EventCode) -> Vec<idcore::audi
         .await
         .unwrap()
         .data
+}
+
+#[tokio::test]
+async fn id_tokens_verify_for_their_client_only() {
+    let f = fixture().await;
+    let set = f.tokens().await;
+    let tokens = f.identity.tokens();
+    let claims = tokens
+        .verify_id_token(&set.id_token, f.client)
+        .await
+        .unwrap();
+    assert_eq!(claims.sub, f.user.id);
+    assert_eq!(claims.aud, f.client);
+    assert_eq!(claims.jtt, "openid");
+    assert_eq!(claims.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+    assert_eq!(claims.profile.given_name.as_deref(), Some("Janis"));
+    let other = ClientId::from_uuid(uuid::Uuid::now_v7());
+    assert_eq!(
+        invalid_token(tokens.verify_id_token(&set.id_token, other).await),
+        TokenProblem::Audience
+    );
+    // An access token is not an ID token, and the other way round.
+    assert_eq!(
+        invalid_token(tokens.verify_id_token(&set.access_token, f.client).await),
+        TokenProblem::Type
+    );
+    // Expiry: one hour plus the 30 s leeway.
+    f.clock.advance(Duration::seconds(3600 + 30));
+    assert_eq!(
+        invalid_token(tokens.verify_id_token(&set.id_token, f.client).await),
+        TokenProblem::Expired
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_grant_kills_its_id_tokens() {
+    let f = fixture().await;
+    let set = f.tokens().await;
+    let tokens = f.identity.tokens();
+    tokens
+        .revoke_refresh_token(&f.auth(), set.refresh_token.expose())
+        .await
+        .unwrap();
+    assert_eq!(
+        invalid_token(tokens.verify_id_token_live(&set.id_token, f.client).await),
+        TokenProblem::Revoked
+    );
 }

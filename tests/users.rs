@@ -181,6 +181,7 @@ async fn user_json_has_the_seed_shape() {
     let expected = with_meta(
         "User",
         json!({
+            "active": true,
             "avatar_hexa_color": user.avatar_hexa_color.as_str(),
             "id": user.id.to_string(),
             "inserted_at": "2026-03-01T09:00:00Z",

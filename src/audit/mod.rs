@@ -31,6 +31,10 @@ impl EventCode {
     pub const USER_CREATED: Self = Self::constant("USER_CREATED");
     /// A user was updated.
     pub const USER_UPDATED: Self = Self::constant("USER_UPDATED");
+    /// A user was disabled; every token of the user was revoked.
+    pub const USER_DISABLED: Self = Self::constant("USER_DISABLED");
+    /// A disabled user was enabled again.
+    pub const USER_ENABLED: Self = Self::constant("USER_ENABLED");
     /// An application was created.
     pub const APPLICATION_CREATED: Self = Self::constant("APPLICATION_CREATED");
     /// An application was updated.

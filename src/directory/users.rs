@@ -30,6 +30,9 @@ pub struct User {
     pub profile: Profile,
     /// Custom metadata (see the claims module of later versions).
     pub metadata: Vec<MetadataEntry>,
+    /// `false` once the user is disabled ([`Users::disable`]): sign-in, code exchange, refresh
+    /// and user info refuse a disabled user. New users are active.
+    pub active: bool,
     /// A random `#rrggbb` color chosen at creation.
     pub avatar_hexa_color: HexColor,
     /// Creation time.
@@ -348,6 +351,7 @@ pub(crate) fn new_user_record<S>(
         managed_by: identity.config().managed_by().clone(),
         profile,
         metadata: Vec::new(),
+        active: true,
         avatar_hexa_color: HexColor::random()?,
         inserted_at: now,
         updated_at: now,
@@ -465,6 +469,69 @@ impl<'a, S: Store> Users<'a, S> {
         Err(Error::Conflict(Resource::User))
     }
 
+    /// Disables a user: from then on sign-in, code exchange, refresh and user info refuse it,
+    /// and every token it holds is revoked (refresh tokens at once, access and ID tokens for
+    /// live verification, as by a global sign-out). Disabling a disabled user revokes again and
+    /// records nothing new, so a call that failed half-way is completed by calling it again.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if there is no such user in this organization, [`Error::Conflict`] if
+    /// concurrent writers kept winning, [`Error::Store`] when the store fails (the user may then
+    /// be disabled with its tokens not yet revoked: call again).
+    pub async fn disable(&self, id: UserId) -> Result<User, Error> {
+        let user = self.set_active(id, false).await?;
+        self.identity
+            .tokens()
+            .revoke_user(self.org, id, self.identity.now())
+            .await?;
+        Ok(user)
+    }
+
+    /// Enables a disabled user again. Tokens revoked when it was disabled stay revoked.
+    ///
+    /// # Errors
+    /// As [`Users::disable`].
+    pub async fn enable(&self, id: UserId) -> Result<User, Error> {
+        self.set_active(id, true).await
+    }
+
+    async fn set_active(&self, id: UserId, active: bool) -> Result<User, Error> {
+        self.require_org().await?;
+        let env = self.identity.environment();
+        let store = self.identity.store();
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = store
+                .user(env, self.org, id)
+                .await?
+                .ok_or(Error::NotFound(Resource::User))?;
+            if current.active == active {
+                return Ok(current);
+            }
+            let now = self.identity.now();
+            let next = User {
+                active,
+                updated_at: now,
+                version: current.version + 1,
+                ..current.clone()
+            };
+            let code = if active {
+                EventCode::USER_ENABLED
+            } else {
+                EventCode::USER_DISABLED
+            };
+            let event = NewEvent::new(code, now)
+                .tenant(self.org)
+                .user(id, &next.profile.email);
+            match store.update_user(env, &next, current.version, &event).await {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Precondition) => continue,
+                Err(StoreError::NotFound) => return Err(Error::NotFound(Resource::User)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(Resource::User))
+    }
+
     /// One page of this organization's users, newest first.
     ///
     /// # Errors
@@ -496,6 +563,7 @@ impl Serialize for User {
             __domain__: &'a OrgDomain,
             __environment__: Environment,
             __managed_by__: &'a Name,
+            active: bool,
             avatar_hexa_color: &'a HexColor,
             id: UserId,
             #[serde(with = "time::serde::rfc3339")]
@@ -522,6 +590,7 @@ impl Serialize for User {
             __domain__: &self.org,
             __environment__: self.environment,
             __managed_by__: &self.managed_by,
+            active: self.active,
             avatar_hexa_color: &self.avatar_hexa_color,
             id: self.id,
             inserted_at: self.inserted_at,

@@ -961,7 +961,8 @@ impl<'a, S: Store> SignIn<'a, S> {
     /// # Errors
     /// [`Error::SignInFailed`] for every credential failure (see the
     /// [module docs](super)); [`Error::EmailNotVerified`] for the right password of an
-    /// unverified account; [`Error::InvalidClient`] / [`Error::InvalidRequest`] for the client
+    /// unverified account; [`Error::Forbidden`] for the right password of a disabled user;
+    /// [`Error::InvalidClient`] / [`Error::InvalidRequest`] for the client
     /// or redirect URI; [`Error::InvalidField`] naming `nonce`, `state` or `scope`;
     /// [`Error::NotFound`] (organization); [`Error::Unavailable`] when the hashing offload
     /// fails; [`Error::Keys`], [`Error::Mail`], [`Error::Store`] (also when a required audit
@@ -1039,6 +1040,19 @@ impl<'a, S: Store> SignIn<'a, S> {
                     )
                     .await);
             }
+        }
+        if !user.active {
+            // Told only to someone who knows the password; the lockout slot is given back as
+            // for a correct password.
+            self.release(guard, now).await?;
+            self.audit_required(
+                self.event(EventCode::SIGN_IN_FAILED, now)
+                    .user(user.id, &user.profile.email)
+                    .client(request.authorization.client_id)
+                    .detail("reason", "user disabled"),
+            )
+            .await?;
+            return Err(Error::Forbidden("the user is disabled"));
         }
         if creds.status == AccountStatus::Unverified {
             self.release(guard, now).await?;

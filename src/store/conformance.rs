@@ -280,6 +280,7 @@ pub fn user(env: Environment, org: &OrgDomain, email: &Email, at: OffsetDateTime
             key: "plan".to_owned(),
             value: "analytical-engine".to_owned(),
         }],
+        active: true,
         avatar_hexa_color: HexColor::parse("#1a2b3c").expect("constant is a valid color"),
         inserted_at: at,
         updated_at: at,
@@ -1367,7 +1368,8 @@ pub async fn users_are_scoped_by_organization<S: Store>(store: &S) {
 }
 
 /// `update_user` writes only when the stored version is `expected_version` (`Precondition`
-/// otherwise, nothing written) and answers `NotFound` for a missing user.
+/// otherwise, nothing written) and answers `NotFound` for a missing user. Every field is
+/// stored, `active` included.
 pub async fn user_update_is_conditional_on_version<S: Store>(store: &S) {
     let org = fresh_org(store, ENV, "user-upd").await;
     let u = fresh_user(store, ENV, &org).await;
@@ -1378,6 +1380,7 @@ pub async fn user_update_is_conditional_on_version<S: Store>(store: &S) {
             ..u.profile.clone()
         },
         metadata: Vec::new(),
+        active: false,
         updated_at: at(1),
         version: 2,
         ..u.clone()

@@ -169,7 +169,8 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// # Errors
     /// [`Error::InvalidRequest`] when the redirect URI is not exactly one of the application's
     /// allowed URLs; [`Error::InvalidClient`] when the client is unknown or not usable by the
-    /// user's organization; [`Error::NotFound`] for an unknown user; [`Error::Store`].
+    /// user's organization; [`Error::NotFound`] for an unknown user; [`Error::Forbidden`] for a
+    /// disabled user; [`Error::Store`].
     pub async fn mint_code(&self, request: CodeRequest) -> Result<Secret, Error> {
         let now = self.identity.now();
         let app = self.application(request.client_id).await?;
@@ -181,7 +182,9 @@ impl<'a, S: Store> Tokens<'a, S> {
                 "redirect_uri is not registered for this client",
             ));
         }
-        self.user(&request.org, request.user_id).await?;
+        if !self.user(&request.org, request.user_id).await?.active {
+            return Err(Error::Forbidden("the user is disabled"));
+        }
         let payload = CodePayload {
             org: request.org,
             user_id: request.user_id,
@@ -254,13 +257,11 @@ impl<'a, S: Store> Tokens<'a, S> {
             .await;
             return Err(Error::InvalidGrant);
         }
-        let user = self
-            .user(&payload.org, payload.user_id)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(_) => Error::InvalidGrant,
-                e => e,
-            })?;
+        let user = match self.user(&payload.org, payload.user_id).await {
+            Ok(user) if user.active => user,
+            Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
+            Err(e) => return Err(e),
+        };
         let family = FamilyId(payload.grant);
         let grant = Grant {
             org: &payload.org,
@@ -366,8 +367,8 @@ impl<'a, S: Store> Tokens<'a, S> {
             Some(_) => return Err(Error::InvalidScope),
         };
         let user = match self.user(&record.org, record.user_id).await {
-            Ok(user) => user,
-            Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
+            Ok(user) if user.active => user,
+            Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
             Err(e) => return Err(e),
         };
         let grant = Grant {
@@ -484,19 +485,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             issued_at: OffsetDateTime::from_unix_timestamp(c.iat)
                 .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?,
         };
-        let revoked = self
-            .identity
-            .revocations()
-            .is_revoked(
-                self.identity.store(),
-                self.env(),
-                &subject,
-                self.identity.now(),
-            )
-            .await?;
-        if revoked {
-            return Err(Error::InvalidToken(TokenProblem::Revoked));
-        }
+        self.check_revocations(&subject).await?;
         Ok(verified)
     }
 
@@ -510,18 +499,95 @@ impl<'a, S: Store> Tokens<'a, S> {
         self.check(token).await
     }
 
+    /// Verifies an ID token issued to `client_id` (for example an `id_token_hint`), without
+    /// consulting revocations.
+    ///
+    /// Always checked: the compact form, the header (`alg` of the key, `typ` `JWT`), the
+    /// signature with the organization's key named by `kid`, `iss`, `dbs`, `aud`, `azp` and
+    /// `cid` (all exactly `client_id`), `jtt` (`openid`), `nbf` and `exp` with the leeway.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] with the reason (an access token is `Type`; another client's ID
+    /// token is `Audience`), [`Error::Store`] or [`Error::Keys`] as [`Tokens::verify`].
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: ClientId,
+    ) -> Result<IdClaims<'static>, Error> {
+        let config = self.identity.config();
+        let decoded =
+            jws::decode(token).map_err(|_| Error::InvalidToken(TokenProblem::Malformed))?;
+        if decoded.typ() != Some(TYP_ID) {
+            return Err(Error::InvalidToken(TokenProblem::Type));
+        }
+        let claims: IdClaims<'_> = serde_json::from_slice(decoded.payload())
+            .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?;
+        let now = self.identity.now();
+        self.check_signature(&decoded, &claims.tnt, now).await?;
+        if !issued_by(config.issuer().as_str(), &claims.iss, &claims.tnt)
+            || claims.dbs != self.env()
+        {
+            return Err(Error::InvalidToken(TokenProblem::Issuer));
+        }
+        if claims.aud != client_id || claims.azp != client_id || claims.cid != client_id {
+            return Err(Error::InvalidToken(TokenProblem::Audience));
+        }
+        if claims.jtt != JTT_OPENID || claims.ver != CLAIMS_VERSION {
+            return Err(Error::InvalidToken(TokenProblem::Type));
+        }
+        let expired =
+            self.check_times(claims.exp, claims.iat, claims.nbf, claims.auth_time, now)?;
+        if expired {
+            return Err(Error::InvalidToken(TokenProblem::Expired));
+        }
+        Ok(IdClaims {
+            iss: Cow::Owned(claims.iss.into_owned()),
+            jtt: Cow::Borrowed(JTT_OPENID),
+            nonce: claims.nonce.map(|n| Cow::Owned(n.into_owned())),
+            ..claims
+        })
+    }
+
+    /// [`Tokens::verify_id_token`], then revocations, as [`Tokens::verify_live`] does for access
+    /// tokens: after a global sign-out, a password change, a disable, a deletion, a revoked
+    /// grant or a revoked client, the ID tokens issued before fail here too.
+    ///
+    /// # Errors
+    /// As [`Tokens::verify_id_token`], plus [`Error::InvalidToken`]`(Revoked)`, and
+    /// [`Error::Store`] when the revocation view is too stale (fail closed).
+    pub async fn verify_id_token_live(
+        &self,
+        token: &str,
+        client_id: ClientId,
+    ) -> Result<IdClaims<'static>, Error> {
+        let claims = self.verify_id_token(token, client_id).await?;
+        let subject = Subject {
+            jti: claims.jti,
+            grant: claims.gid,
+            user_id: claims.sub,
+            client_id: claims.cid,
+            issued_at: OffsetDateTime::from_unix_timestamp(claims.iat)
+                .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?,
+        };
+        self.check_revocations(&subject).await?;
+        Ok(claims)
+    }
+
     /// User info from an access token (live-verified): the current profile claims.
     ///
     /// # Errors
     /// As [`Tokens::verify_live`]; [`Error::InvalidToken`]`(Revoked)` when the user no longer
-    /// exists.
+    /// exists or is disabled.
     pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, Error> {
         let verified = self.verify_live(access_token).await?;
         let c = &verified.claims;
-        let user = self.user(&c.tnt, c.uid).await.map_err(|e| match e {
-            Error::NotFound(_) => Error::InvalidToken(TokenProblem::Revoked),
-            e => e,
-        })?;
+        let user = match self.user(&c.tnt, c.uid).await {
+            Ok(user) if user.active => user,
+            Ok(_) | Err(Error::NotFound(_)) => {
+                return Err(Error::InvalidToken(TokenProblem::Revoked));
+            }
+            Err(e) => return Err(e),
+        };
         let profile = ProfileClaims::of(&user);
         Ok(UserInfo {
             sub: user.id,
@@ -741,6 +807,65 @@ impl<'a, S: Store> Tokens<'a, S> {
     // --- internals ---
 
     /// Parses and checks a token; `access_token_expired` tells expiry instead of failing.
+    async fn check_revocations(&self, subject: &Subject) -> Result<(), Error> {
+        let revoked = self
+            .identity
+            .revocations()
+            .is_revoked(
+                self.identity.store(),
+                self.env(),
+                subject,
+                self.identity.now(),
+            )
+            .await?;
+        if revoked {
+            return Err(Error::InvalidToken(TokenProblem::Revoked));
+        }
+        Ok(())
+    }
+
+    /// The signature of a decoded token, with the key its `kid` names among `tnt`'s keys.
+    async fn check_signature(
+        &self,
+        decoded: &jws::Decoded<'_>,
+        tnt: &OrgDomain,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        let kid = decoded
+            .kid()
+            .ok_or(Error::InvalidToken(TokenProblem::Header))?;
+        let keys = self
+            .identity
+            .key_ring()
+            .for_verifying(self.identity.store(), self.env(), tnt, kid, now)
+            .await?
+            .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
+        let key = keys
+            .verifying(kid, now)
+            .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
+        jws::verify(decoded, key).map_err(|_| Error::InvalidToken(TokenProblem::Signature))
+    }
+
+    /// Checks the NumericDate claims of a verified token; answers whether it has expired.
+    fn check_times(
+        &self,
+        exp: i64,
+        iat: i64,
+        nbf: i64,
+        auth_time: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, Error> {
+        if exp <= 0 || iat <= 0 || nbf <= 0 || auth_time <= 0 {
+            return Err(Error::InvalidToken(TokenProblem::Claims));
+        }
+        let leeway = self.identity.config().leeway().whole_seconds();
+        let now_s = now.unix_timestamp();
+        if nbf > now_s + leeway || iat > now_s + leeway {
+            return Err(Error::InvalidToken(TokenProblem::NotYetValid));
+        }
+        Ok(now_s >= exp.saturating_add(leeway))
+    }
+
     async fn check(&self, token: &str) -> Result<Verified, Error> {
         let config = self.identity.config();
         let decoded =
@@ -750,31 +875,12 @@ impl<'a, S: Store> Tokens<'a, S> {
         }
         let claims: AccessClaims<'_> = serde_json::from_slice(decoded.payload())
             .map_err(|_| Error::InvalidToken(TokenProblem::Claims))?;
-        let kid = decoded
-            .kid()
-            .ok_or(Error::InvalidToken(TokenProblem::Header))?;
         let now = self.identity.now();
-        let keys = self
-            .identity
-            .key_ring()
-            .for_verifying(self.identity.store(), self.env(), &claims.tnt, kid, now)
-            .await?
-            .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
-        let key = keys
-            .verifying(kid, now)
-            .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
-        jws::verify(&decoded, key).map_err(|_| Error::InvalidToken(TokenProblem::Signature))?;
+        self.check_signature(&decoded, &claims.tnt, now).await?;
         // Only claims of a verified token are looked at from here on.
-        let issuer = config.issuer().as_str();
-        let iss_ok = claims
-            .iss
-            .strip_prefix(issuer)
-            .and_then(|rest| rest.strip_prefix("/t/"))
-            .is_some_and(|tenant| tenant == claims.tnt.as_str());
-        if !iss_ok {
-            return Err(Error::InvalidToken(TokenProblem::Issuer));
-        }
-        if claims.dbs != self.env() {
+        if !issued_by(config.issuer().as_str(), &claims.iss, &claims.tnt)
+            || claims.dbs != self.env()
+        {
             return Err(Error::InvalidToken(TokenProblem::Issuer));
         }
         if claims.aud != config.audience() {
@@ -783,15 +889,8 @@ impl<'a, S: Store> Tokens<'a, S> {
         if claims.jtt != JTT_ACCESS || claims.ver != CLAIMS_VERSION || claims.sub != claims.uid {
             return Err(Error::InvalidToken(TokenProblem::Type));
         }
-        if claims.exp <= 0 || claims.iat <= 0 || claims.nbf <= 0 || claims.auth_time <= 0 {
-            return Err(Error::InvalidToken(TokenProblem::Claims));
-        }
-        let leeway = config.leeway().whole_seconds();
-        let now_s = now.unix_timestamp();
-        if claims.nbf > now_s + leeway || claims.iat > now_s + leeway {
-            return Err(Error::InvalidToken(TokenProblem::NotYetValid));
-        }
-        let expired = now_s >= claims.exp.saturating_add(leeway);
+        let expired =
+            self.check_times(claims.exp, claims.iat, claims.nbf, claims.auth_time, now)?;
         Ok(Verified {
             signature_verified: true,
             access_token_expired: expired,
@@ -1054,6 +1153,13 @@ fn next_second(now: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// The claims of a token already checked, owning their strings.
+/// Whether `iss` is exactly `{issuer}/t/{tnt}`.
+fn issued_by(issuer: &str, iss: &str, tnt: &OrgDomain) -> bool {
+    iss.strip_prefix(issuer)
+        .and_then(|rest| rest.strip_prefix("/t/"))
+        .is_some_and(|tenant| tenant == tnt.as_str())
+}
+
 fn into_owned(c: AccessClaims<'_>) -> AccessClaims<'static> {
     AccessClaims {
         iss: Cow::Owned(c.iss.into_owned()),

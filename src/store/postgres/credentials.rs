@@ -105,7 +105,7 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let user_sql = self.sql(&format!(
             "INSERT INTO {{schema}}.users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(28)
+            placeholders(29)
         ));
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;

@@ -24,7 +24,7 @@ const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, c
 pub(super) const USER_COLUMNS: &str = "env, id, org, email, email_key, managed_by, email_verified, name, \
      given_name, family_name, middle_name, nickname, preferred_username, profile, picture, \
      website, gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address, \
-     metadata, avatar_hexa_color, updated_at, version, inserted_at";
+     metadata, avatar_hexa_color, updated_at, version, inserted_at, active";
 
 const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description, \
      application_type, client_secret_digest, allowed_redirect_urls, allowed_logout_urls, \
@@ -142,6 +142,7 @@ pub(super) struct UserValues<'a> {
     updated_at: OffsetDateTime,
     version: i64,
     inserted_at: OffsetDateTime,
+    active: bool,
 }
 
 impl<'a> UserValues<'a> {
@@ -184,10 +185,11 @@ impl<'a> UserValues<'a> {
             updated_at: u.updated_at,
             version: to_i64("version", u.version)?,
             inserted_at: u.inserted_at,
+            active: u.active,
         })
     }
 
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 28] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 29] {
         let [n0, n1, n2, n3, n4, n5] = &self.names;
         let [u0, u1, u2] = &self.urls;
         [
@@ -219,6 +221,7 @@ impl<'a> UserValues<'a> {
             &self.updated_at,
             &self.version,
             &self.inserted_at,
+            &self.active,
         ]
     }
 }
@@ -589,7 +592,7 @@ impl UserStore for PostgresStore {
         let values = UserValues::new(env, user)?;
         let sql = self.sql(&format!(
             "INSERT INTO {{schema}}.users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(28)
+            placeholders(29)
         ));
         retrying!(self.insert_with_event(env, &sql, &values.params(), event))
     }
@@ -650,12 +653,13 @@ impl UserStore for PostgresStore {
              middle_name = $11, nickname = $12, preferred_username = $13, profile = $14, \
              picture = $15, website = $16, gender = $17, birthdate = $18, zoneinfo = $19, \
              locale = $20, phone_number = $21, phone_number_verified = $22, address = $23, \
-             metadata = $24, avatar_hexa_color = $25, updated_at = $26, version = $27 \
-             WHERE env = $1 AND id = $2 AND org = $3 AND version = $28",
+             metadata = $24, avatar_hexa_color = $25, updated_at = $26, version = $27, \
+             active = $29 WHERE env = $1 AND id = $2 AND org = $3 AND version = $28",
         );
         let p = values.params();
         let mut params: Vec<&(dyn ToSql + Sync)> = p[..27].to_vec();
         params.push(&expected);
+        params.push(p[28]);
         let check =
             self.sql("SELECT id FROM {schema}.users WHERE env = $1 AND id = $2 AND org = $3");
         retrying!(self.write_with_event(

@@ -189,6 +189,7 @@ pub(super) fn user(row: &Row) -> Result<User, StoreError> {
             address,
         },
         metadata,
+        active: get(row, "active")?,
         avatar_hexa_color: parse(row, "avatar_hexa_color", HexColor::parse)?,
         inserted_at: get(row, "inserted_at")?,
         updated_at: get(row, "updated_at")?,
