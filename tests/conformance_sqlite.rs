@@ -198,7 +198,7 @@ async fn migrate_is_idempotent_and_safe_when_two_stores_race_on_one_file() {
     assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
     a.migrate().await.expect("a second run does nothing");
     b.migrate().await.expect("and neither does a third");
-    assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3]);
+    assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3, 4]);
     // Both work on the one schema.
     conformance::organization_round_trips(&a).await;
     conformance::organization_round_trips(&b).await;
@@ -220,6 +220,29 @@ async fn a_migration_changed_after_it_was_applied_is_refused() {
         std::error::Error::source(&err).is_some_and(|e| e.to_string().contains("migration 2")),
         "names the migration: {err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_from_before_migration_4_is_upgraded_and_its_users_stay_active() {
+    let db = TempDb::new("upgrade");
+    let store = db.store().await;
+    let org = conformance::fresh_domain("upgrade");
+    let user = conformance::user(ENV, &org, &conformance::fresh_email("upgrade"), T0);
+    store
+        .insert_user(ENV, &user, &conformance::event("USER_CREATED", &org, T0))
+        .await
+        .expect("inserted");
+    // Back to schema version 3: the user row without its `active` column.
+    db.raw()
+        .execute_batch(
+            "ALTER TABLE users DROP COLUMN active; \
+             DELETE FROM idcore_migrations WHERE version = 4;",
+        )
+        .expect("downgraded");
+    store.migrate().await.expect("migration 4 applies");
+    assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3, 4]);
+    let read = store.user(ENV, &org, user.id).await.expect("read");
+    assert_eq!(read, Some(user), "an existing user stays active");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -579,6 +602,7 @@ async fn a_corrupted_row_is_a_backend_error_naming_the_column_not_a_panic() {
         ("email_verified = 2", "email_verified"),
         ("id = x'0102'", "id"),
         ("birthdate = '1990-02-30'", "birthdate"),
+        ("active = 7", "active"),
     ] {
         let user = conformance::user(ENV, &org, &conformance::fresh_email("corrupt"), T0);
         store

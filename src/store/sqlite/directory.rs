@@ -21,7 +21,7 @@ const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, c
 pub(super) const USER_COLUMNS: &str = "env, id, org, email, email_key, managed_by, email_verified, name, \
      given_name, family_name, middle_name, nickname, preferred_username, profile, picture, \
      website, gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address, \
-     metadata, avatar_hexa_color, updated_at, version, inserted_at";
+     metadata, avatar_hexa_color, updated_at, version, inserted_at, active";
 
 const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description, \
      application_type, client_secret_digest, allowed_redirect_urls, allowed_logout_urls, \
@@ -104,6 +104,7 @@ pub(super) fn user_values(env: Environment, u: &User) -> Result<Vec<Value>, Stor
         at(u.updated_at)?,
         int("version", u.version)?,
         at(u.inserted_at)?,
+        flag(u.active),
     ])
 }
 
@@ -391,7 +392,7 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(28)
+            placeholders(29)
         );
         self.insert_with_event(sql, user_values(env, user)?, event_values(env, event)?)
             .await
@@ -448,8 +449,8 @@ impl UserStore for SqliteStore {
              middle_name = ?11, nickname = ?12, preferred_username = ?13, profile = ?14, \
              picture = ?15, website = ?16, gender = ?17, birthdate = ?18, zoneinfo = ?19, \
              locale = ?20, phone_number = ?21, phone_number_verified = ?22, address = ?23, \
-             metadata = ?24, avatar_hexa_color = ?25, updated_at = ?26, version = ?27 \
-             WHERE env = ?1 AND id = ?2 AND org = ?3 AND version = ?29";
+             metadata = ?24, avatar_hexa_color = ?25, updated_at = ?26, version = ?27, \
+             active = ?29 WHERE env = ?1 AND id = ?2 AND org = ?3 AND version = ?30";
         let why_not = WhyNot {
             sql: "SELECT 1 AS same FROM users WHERE env = ?1 AND id = ?2 AND org = ?3",
             params: params[..3].to_vec(),

@@ -118,6 +118,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "credentials",
         sql: include_str!("migrations/0003_credentials.sql"),
     },
+    Migration {
+        version: 4,
+        name: "user_active",
+        sql: include_str!("migrations/0004_user_active.sql"),
+    },
 ];
 
 struct Migration {

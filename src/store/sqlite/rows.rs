@@ -366,6 +366,7 @@ pub(super) fn user(row: &Row<'_>) -> Result<User, StoreError> {
             address,
         },
         metadata,
+        active: boolean(row, "active")?,
         avatar_hexa_color: parse(row, "avatar_hexa_color", HexColor::parse)?,
         inserted_at: instant(row, "inserted_at")?,
         updated_at: instant(row, "updated_at")?,
