@@ -258,6 +258,53 @@ async fn an_unmigrated_file_is_a_backend_error() {
     );
 }
 
+/// SQLite checks the last declared unique index first; the store still names the primary key
+/// of a row that collides on two keys, as PostgreSQL and MemoryStore do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_taken_on_two_keys_answers_its_primary_key() {
+    let db = TempDb::new("two-keys");
+    let store = db.store().await;
+    let org = conformance::fresh_domain("two-keys");
+    let record = conformance::organization(ENV, &org, T0);
+    let created = conformance::event("ORGANIZATION_CREATED", &org, T0);
+    store
+        .insert_organization(ENV, &record, &created)
+        .await
+        .expect("inserted");
+    let again = store.insert_organization(ENV, &record, &created).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { key: "domain" })),
+        "{again:?}"
+    );
+    let user = conformance::user(ENV, &org, &conformance::fresh_email("two-keys"), T0);
+    let event = conformance::event("USER_CREATED", &org, T0);
+    store
+        .insert_user(ENV, &user, &event)
+        .await
+        .expect("inserted");
+    let again = store.insert_user(ENV, &user, &event).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { key: "id" })),
+        "{again:?}"
+    );
+    let creds = conformance::credential_record(&org, user.id, T0);
+    let again = store.insert_account(ENV, &user, &creds, &event).await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { key: "id" })),
+        "{again:?}"
+    );
+    // One key alone still answers that key.
+    let twin = idcore::directory::User {
+        id: idcore::directory::UserId::from_uuid(conformance::fresh_uuid()),
+        ..user
+    };
+    let taken_email = store.insert_user(ENV, &twin, &event).await;
+    assert!(
+        matches!(taken_email, Err(StoreError::AlreadyExists { key: "email" })),
+        "{taken_email:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_database_is_in_wal_mode_with_foreign_keys_enforced() {
     let db = TempDb::new("wal");

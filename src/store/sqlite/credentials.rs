@@ -8,7 +8,9 @@
 
 use rusqlite::types::Value;
 
-use super::directory::{USER_COLUMNS, event_values, insert_event, placeholders, user_values};
+use super::directory::{
+    USER_COLUMNS, USER_ID, event_values, insert_event, insert_row, placeholders, user_values,
+};
 use super::rows::{self, at, int, opt_at, opt_text, text, uuid};
 use super::{SqliteStore, env_str, execute, query_opt};
 use crate::audit::NewEvent;
@@ -86,7 +88,7 @@ impl CredentialStore for SqliteStore {
             // users_pkey → "id", users_email_key → "email", credentials_username_key →
             // "username": the failed statement rolls the transaction back, so nothing of the
             // account is written.
-            execute(tx, &user_sql, &user)?;
+            insert_row(tx, &user_sql, &user, Some(&USER_ID))?;
             execute(tx, &insert_credentials_sql(), &credentials)?;
             insert_event(tx, &event).map(drop)
         })

@@ -183,6 +183,46 @@ fn limits(page: PageRequest) -> (Value, Value) {
     )
 }
 
+/// The primary key of a table with a second unique key, looked up after a unique violation.
+///
+/// SQLite reports whichever unique index it checks first, which is not the primary key; the
+/// contract (like PostgreSQL, which checks the primary key first) names the primary key when a
+/// row collides on both. `sql` selects the row by the first two values (`env` and the key).
+pub(super) struct PrimaryKey {
+    pub(super) sql: &'static str,
+    pub(super) key: &'static str,
+}
+
+pub(super) const ORG_DOMAIN: PrimaryKey = PrimaryKey {
+    sql: "SELECT 1 AS found FROM organizations WHERE env = ?1 AND domain = ?2",
+    key: "domain",
+};
+
+pub(super) const USER_ID: PrimaryKey = PrimaryKey {
+    sql: "SELECT 1 AS found FROM users WHERE env = ?1 AND id = ?2",
+    key: "id",
+};
+
+/// Runs an `INSERT` of `values`; a unique violation on another key of a row whose primary key
+/// is taken too answers the primary key.
+pub(super) fn insert_row(
+    conn: &Connection,
+    sql: &str,
+    values: &[Value],
+    primary: Option<&PrimaryKey>,
+) -> Result<(), StoreError> {
+    match (execute(conn, sql, values), primary) {
+        (Err(StoreError::AlreadyExists { key }), Some(pk)) if key != pk.key => {
+            // The failed statement was rolled back alone; the transaction goes on.
+            let taken = query_opt(conn, pk.sql, &values[..2], |_| Ok(()))?.is_some();
+            Err(StoreError::AlreadyExists {
+                key: if taken { pk.key } else { key },
+            })
+        }
+        (result, _) => result.map(drop),
+    }
+}
+
 /// How a conditional write that changed nothing finds out why: one read in the same
 /// transaction, whose `same` column is 1 when the record is there as the write expected it
 /// (so the write lost on its version: `Precondition`). No row, or `same` = 0: `NotFound`.
@@ -198,9 +238,10 @@ impl SqliteStore {
         sql: String,
         values: Vec<Value>,
         event: Vec<Value>,
+        primary: Option<PrimaryKey>,
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
-            execute(tx, &sql, &values)?;
+            insert_row(tx, &sql, &values, primary.as_ref())?;
             insert_event(tx, &event).map(drop)
         })
         .await
@@ -304,8 +345,13 @@ impl OrganizationStore for SqliteStore {
             "INSERT INTO organizations ({ORG_COLUMNS}) VALUES ({})",
             placeholders(14)
         );
-        self.insert_with_event(sql, org_values(env, org)?, event_values(env, event)?)
-            .await
+        self.insert_with_event(
+            sql,
+            org_values(env, org)?,
+            event_values(env, event)?,
+            Some(ORG_DOMAIN),
+        )
+        .await
     }
 
     async fn organization(
@@ -394,8 +440,13 @@ impl UserStore for SqliteStore {
             "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
             placeholders(29)
         );
-        self.insert_with_event(sql, user_values(env, user)?, event_values(env, event)?)
-            .await
+        self.insert_with_event(
+            sql,
+            user_values(env, user)?,
+            event_values(env, event)?,
+            Some(USER_ID),
+        )
+        .await
     }
 
     async fn user(
@@ -488,7 +539,7 @@ impl ApplicationStore for SqliteStore {
             "INSERT INTO applications ({APP_COLUMNS}) VALUES ({})",
             placeholders(23)
         );
-        self.insert_with_event(sql, app_values(env, app)?, event_values(env, event)?)
+        self.insert_with_event(sql, app_values(env, app)?, event_values(env, event)?, None)
             .await
     }
 

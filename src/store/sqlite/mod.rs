@@ -22,7 +22,7 @@
 //!
 //! | primitive | SQL (inside one `BEGIN IMMEDIATE` transaction) |
 //! |---|---|
-//! | unique keys | `PRIMARY KEY` / `UNIQUE` constraints; a violation maps by its table and columns to [`StoreError::AlreadyExists`] |
+//! | unique keys | `PRIMARY KEY` / `UNIQUE` constraints; a violation maps by its table and columns to [`StoreError::AlreadyExists`] (a row colliding on two keys answers its primary key, looked up after the violation) |
 //! | conditional update | `UPDATE … WHERE version = ?expected AND deleted_at IS NULL`, then a read to tell `NotFound` from `Precondition` |
 //! | take-once | `UPDATE one_time SET taken_at = ?now WHERE taken_at IS NULL AND expires_at > ?now … RETURNING payload`, then a read telling why not |
 //! | rotation | read the old token; `UPDATE … SET state = 'rotated' WHERE state = 'active' AND expires_at > ?now`; `INSERT` the successor (a taken digest rolls both back) |
@@ -41,7 +41,9 @@
 //! them read while the writer writes), opened on demand; at most
 //! [`SqliteOptions::readers`] idle ones are kept. Every call runs on tokio's blocking pool
 //! ([`tokio::task::spawn_blocking`]), never on an async worker thread, so a tokio runtime must
-//! be running. A call whose blocking task panicked or was cancelled answers
+//! be running. A call whose future is dropped still runs its transaction to the end (commit or
+//! rollback) on the blocking pool: it happened entirely or not at all, like any call whose
+//! answer was lost. A call whose blocking task panicked or was cancelled answers
 //! [`StoreError::Backend`]; a mutex poisoned by such a panic is taken over (the connection is
 //! rolled back first if a transaction was left open), never a panic.
 //!
