@@ -54,8 +54,9 @@
 //! timeout is the wait.
 //!
 //! # Durability
-//! `journal_mode=WAL` (checked at open: a database that cannot use WAL, such as one on a
-//! network file system that lacks shared memory, is refused) and, by default,
+//! `journal_mode=WAL` (checked at open: a database SQLite will not switch to WAL is refused;
+//! WAL needs every process on one machine, so network file systems are not supported) and,
+//! by default,
 //! `synchronous=FULL`: a call that returned `Ok` is on disk, so a used code, a rotated refresh
 //! token, a TOTP step or a nonce stays used even across a power loss. [`Durability::Normal`]
 //! (`synchronous=NORMAL`) trades that for fewer `fsync`s: still safe against a crash of the
@@ -65,7 +66,9 @@
 //! # Schema
 //! The database file belongs to idcore (tables have plain names: `users`, `events` …). Every
 //! table has `env` as the first column of every key and index, and every query filters on it.
-//! Every lookup and every page is served by an index (see the migrations). [`SqliteStore::migrate`]
+//! Every lookup and every page is served by an index (see the migrations; a unit test runs the
+//! whole conformance suite and checks that no statement the store prepared scans a table).
+//! [`SqliteStore::migrate`]
 //! applies the versioned migrations in `migrations/`, recording each in `idcore_migrations`
 //! with a checksum; they mirror the PostgreSQL adapter's, version for version.
 //!
@@ -78,7 +81,9 @@
 //! The public conformance suite (every check, concurrency checks included, plus the restart
 //! checks across a reopened file) runs in `tests/conformance_sqlite.rs`, with this adapter's
 //! own checks: migrations racing from two stores on one file, two stores on one file racing
-//! take-once and rotation, busy timeouts held by another connection, WAL on, corrupted rows.
+//! take-once and rotation, busy timeouts held by another connection, WAL on, corrupted rows,
+//! an upgrade from an older schema. `tests/tokens_sqlite.rs` runs the token service on one file
+//! shared by two `Identity` instances, and across reopening it.
 //! Not tested: power loss (the durability above is SQLite's documented behaviour), network file
 //! systems, and files shared by processes on different machines (unsupported by SQLite's WAL).
 
@@ -387,7 +392,9 @@ impl SqliteStore {
                 "DELETE FROM marks WHERE expires_at <= ?1",
                 "DELETE FROM counters WHERE expires_at <= ?1",
                 "DELETE FROM refresh_tokens WHERE family_expires_at <= ?1",
-                "DELETE FROM revocations WHERE expires_at <= ?1",
+                // Both environments named, so the (env, expires_at) index serves it.
+                "DELETE FROM revocations WHERE env IN ('sandbox', 'production') \
+                 AND expires_at <= ?1",
                 "DELETE FROM signing_keys WHERE retires_at <= ?1",
             ] {
                 deleted += execute(tx, sql, std::slice::from_ref(&now))?;
@@ -526,9 +533,19 @@ fn env_str(env: Environment) -> &'static str {
     env.as_str()
 }
 
+/// The statement for `sql`, prepared once per connection.
+fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
+    #[cfg(test)]
+    tests::record(sql);
+    conn.prepare_cached(sql).map_err(db_error)
+}
+
 /// Runs a statement (prepared once per connection) and returns how many rows it changed.
 fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-    let mut statement = conn.prepare_cached(sql).map_err(db_error)?;
+    let mut statement = prepare(conn, sql)?;
     let changed = statement
         .execute(params_from_iter(params))
         .map_err(db_error)?;
@@ -542,7 +559,7 @@ fn query_opt<T>(
     params: &[Value],
     decode: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Option<T>, StoreError> {
-    let mut statement = conn.prepare_cached(sql).map_err(db_error)?;
+    let mut statement = prepare(conn, sql)?;
     let mut rows = statement
         .query(params_from_iter(params))
         .map_err(db_error)?;
@@ -559,7 +576,7 @@ fn query_all<T>(
     params: &[Value],
     mut decode: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    let mut statement = conn.prepare_cached(sql).map_err(db_error)?;
+    let mut statement = prepare(conn, sql)?;
     let mut rows = statement
         .query(params_from_iter(params))
         .map_err(db_error)?;
@@ -653,7 +670,63 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+
+    /// Every statement the store prepared in this test process.
+    static PREPARED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+    pub(super) fn record(sql: &str) {
+        PREPARED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sql.to_owned());
+    }
+
+    /// Every statement the store runs while the whole conformance suite runs is served by an
+    /// index: no query plan scans a table (the migrations bookkeeping aside).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn every_statement_of_the_store_is_served_by_an_index() {
+        let store = SqliteStore::open_in_memory().await.expect("in memory");
+        store.migrate().await.expect("migrated");
+        crate::store::conformance::every_check_at_once(&store).await;
+        store
+            .purge_expired(crate::store::conformance::T0)
+            .await
+            .expect("purged");
+        let statements = PREPARED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        assert!(statements.len() > 40, "{} statements", statements.len());
+        let conn = migrated();
+        let mut scans = Vec::new();
+        for sql in statements
+            .iter()
+            .filter(|s| !s.contains("idcore_migrations"))
+        {
+            let mut explain = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("a plan");
+            let nulls = vec![Value::Null; explain.parameter_count()];
+            let plan = explain
+                .query_map(params_from_iter(nulls), |row| {
+                    row.get::<_, String>("detail")
+                })
+                .expect("plan rows")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("plan rows");
+            if plan.iter().any(|step| step.starts_with("SCAN ")) {
+                scans.push(format!("{sql}\n    {plan:?}"));
+            }
+        }
+        assert!(
+            scans.is_empty(),
+            "statements that scan:\n{}",
+            scans.join("\n")
+        );
+    }
 
     /// The migrated schema of a fresh in-memory database.
     fn migrated() -> Connection {

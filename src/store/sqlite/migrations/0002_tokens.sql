@@ -13,6 +13,8 @@ CREATE TABLE signing_keys (
 );
 -- signing_keys / retire_signing_keys: one organization's keys, newest first.
 CREATE INDEX signing_keys_org_newest ON signing_keys (env, org, created_at DESC, kid DESC);
+-- purge_expired: retired keys (PostgreSQL's schema has no such index).
+CREATE INDEX signing_keys_retired ON signing_keys (retires_at) WHERE retires_at IS NOT NULL;
 
 -- The revocation feed. `seq` is handed out from the environment's head row inside the append's
 -- transaction, which holds the database's one write lock until it commits: entries become
