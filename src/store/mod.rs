@@ -74,6 +74,8 @@ pub mod tokens;
 pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp};
 pub use memory::MemoryStore;

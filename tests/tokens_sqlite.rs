@@ -1,0 +1,300 @@
+//! The token service on SQLite: what only a shared, durable store can show (the SQLite twin
+//! of `tokens_postgres.rs`).
+//!
+//! - Cross-instance revocation: two `Identity` instances, each on its own `SqliteStore` (its
+//!   own connections) over one database file, as two processes of a single-node deployment; a
+//!   global sign-out through one is seen by the other's live verification within the
+//!   revocation poll interval (1 s), in real time, through the store's revocation feed.
+//! - Reuse detection and used authorization codes survive reopening the store: everything is
+//!   dropped and a new store and `Identity` are opened on the same file.
+//!
+//! Each test works on its own file under `std::env::temp_dir()/idcore-sqlite-tests/`, removed
+//! at its end.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use idcore::clock::SystemClock;
+use idcore::directory::{ClientId, OrgDomain, UserId};
+use idcore::store::sqlite::SqliteStore;
+use idcore::tokens::keys::EncryptionKey;
+use idcore::tokens::pkce::CodeChallenge;
+use idcore::tokens::{ClientAuth, CodeRequest};
+use idcore::{
+    ApplicationScope, ApplicationType, Environment, Error, Identity, NewApplication,
+    NewOrganization, NewUser, TokenProblem,
+};
+use time::OffsetDateTime;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const REDIRECT: &str = "https://app.example.com/callback";
+
+/// A fresh, migrated database file; `instance` gives any number of `Identity` instances on it,
+/// each with a store of its own (separate processes, or a restarted one). Removed when dropped.
+struct Db {
+    path: PathBuf,
+}
+
+impl Db {
+    async fn fresh(what: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join("idcore-sqlite-tests");
+        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let db = Self {
+            path: dir.join(format!("{}-{n}-{what}.sqlite3", std::process::id())),
+        };
+        db.remove();
+        db.open().await.migrate().await.expect("migrations apply");
+        db
+    }
+
+    /// A new store on this file, with connections of its own.
+    async fn open(&self) -> SqliteStore {
+        SqliteStore::open(&self.path)
+            .await
+            .expect("the database opens")
+    }
+
+    /// A new `Identity` (a process of the deployment) on a new store on this file.
+    async fn instance(&self) -> Identity<SqliteStore> {
+        Identity::builder()
+            .issuer("https://auth.example.com")
+            .environment(Environment::Sandbox)
+            .clock(SystemClock)
+            // Every instance of a deployment shares the key-encryption key.
+            .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("32 bytes"))
+            .store(self.open().await)
+            .build()
+            .expect("a valid configuration")
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// An organization, a public client and a user, created through one instance.
+struct Tenant {
+    org: OrgDomain,
+    client: ClientId,
+    user_id: UserId,
+}
+
+impl Tenant {
+    async fn create(identity: &Identity<SqliteStore>) -> Self {
+        let org = identity
+            .organizations()
+            .create(NewOrganization::new("Misapret").unwrap())
+            .await
+            .unwrap()
+            .domain;
+        let app = identity
+            .applications(ApplicationScope::Organization(org.clone()))
+            .create(
+                NewApplication::new("Bank", ApplicationType::React)
+                    .unwrap()
+                    .with(|a| a.allowed_redirect_urls(&[REDIRECT]))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let user = identity
+            .users(&org)
+            .create(NewUser::new("janis.joplin@example.com").unwrap())
+            .await
+            .unwrap();
+        Self {
+            org,
+            client: app.application.client_id,
+            user_id: user.id,
+        }
+    }
+
+    fn auth(&self) -> ClientAuth {
+        ClientAuth::public(self.client)
+    }
+
+    /// A fresh authorization code for the user.
+    async fn code(&self, identity: &Identity<SqliteStore>) -> String {
+        let code = identity
+            .tokens()
+            .mint_code(CodeRequest {
+                org: self.org.clone(),
+                user_id: self.user_id,
+                client_id: self.client,
+                redirect_uri: REDIRECT.to_owned(),
+                code_challenge: CodeChallenge::s256(VERIFIER).unwrap(),
+                nonce: None,
+                state: None,
+                scope: vec!["openid".to_owned()],
+                auth_time: OffsetDateTime::now_utc(),
+                amr: vec!["pwd".to_owned()],
+            })
+            .await
+            .unwrap();
+        code.expose().to_owned()
+    }
+}
+
+fn invalid_token(result: Result<impl std::fmt::Debug, Error>) -> TokenProblem {
+    match result {
+        Err(Error::InvalidToken(p)) => p,
+        other => panic!("expected invalid_token, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_sign_out_on_one_instance_is_seen_by_another_within_a_second() {
+    let db = Db::fresh("tokens").await;
+    let a = db.instance().await;
+    let b = db.instance().await;
+    let tenant = Tenant::create(&a).await;
+    let code = tenant.code(&a).await;
+    let set = a
+        .tokens()
+        .exchange_code(&tenant.auth(), &code, REDIRECT, VERIFIER)
+        .await
+        .unwrap();
+    // B verifies the token live (and so has just caught up with the feed) before A revokes.
+    b.tokens().verify_live(&set.access_token).await.unwrap();
+
+    a.tokens()
+        .global_sign_out(&tenant.org, tenant.user_id)
+        .await
+        .unwrap();
+    let revoked_at = Instant::now();
+    assert_eq!(
+        invalid_token(a.tokens().verify_live(&set.access_token).await),
+        TokenProblem::Revoked,
+        "the revoking instance knows at once"
+    );
+    let seen_after = loop {
+        match b.tokens().verify_live(&set.access_token).await {
+            Ok(_) => {}
+            Err(Error::InvalidToken(TokenProblem::Revoked)) => break revoked_at.elapsed(),
+            Err(e) => panic!("instance B failed to verify: {e:?}"),
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(3),
+            "instance B still accepts the token 3 s after the sign-out"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        seen_after <= Duration::from_millis(1200),
+        "instance B saw the revocation only after {seen_after:?}"
+    );
+    // Refresh tokens are revoked in the store itself: B refuses them at once.
+    let r = b
+        .tokens()
+        .refresh(&tenant.auth(), set.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_token_reuse_is_detected_after_reopening_the_store() {
+    let db = Db::fresh("tokens").await;
+    let (tenant, first, second) = {
+        let before = db.instance().await;
+        let tenant = Tenant::create(&before).await;
+        let code = tenant.code(&before).await;
+        let tokens = before.tokens();
+        let first = tokens
+            .exchange_code(&tenant.auth(), &code, REDIRECT, VERIFIER)
+            .await
+            .unwrap();
+        let second = tokens
+            .refresh(&tenant.auth(), first.refresh_token.expose(), None)
+            .await
+            .unwrap();
+        tokens.verify_live(&second.access_token).await.unwrap();
+        (tenant, first, second)
+        // The instance and its store are dropped here: the process "restarts".
+    };
+
+    let after = db.instance().await;
+    after
+        .tokens()
+        .verify_live(&second.access_token)
+        .await
+        .unwrap();
+    let replay = after
+        .tokens()
+        .refresh(&tenant.auth(), first.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(replay, Err(Error::InvalidGrant)), "{replay:?}");
+    assert_eq!(
+        invalid_token(after.tokens().verify_live(&second.access_token).await),
+        TokenProblem::Revoked,
+        "the replay was detected as reuse: the rotated family is revoked"
+    );
+    let r = after
+        .tokens()
+        .refresh(&tenant.auth(), second.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+    // The family's revocation is in the durable feed: yet another instance sees it at once.
+    let third = db.instance().await;
+    assert_eq!(
+        invalid_token(third.tokens().verify_live(&second.access_token).await),
+        TokenProblem::Revoked
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_authorization_code_stays_used_after_reopening_the_store() {
+    let db = Db::fresh("tokens").await;
+    let (tenant, used, unused, first) = {
+        let before = db.instance().await;
+        let tenant = Tenant::create(&before).await;
+        let used = tenant.code(&before).await;
+        let unused = tenant.code(&before).await;
+        let first = before
+            .tokens()
+            .exchange_code(&tenant.auth(), &used, REDIRECT, VERIFIER)
+            .await
+            .unwrap();
+        (tenant, used, unused, first)
+    };
+
+    let after = db.instance().await;
+    let second = after
+        .tokens()
+        .exchange_code(&tenant.auth(), &used, REDIRECT, VERIFIER)
+        .await;
+    assert!(matches!(second, Err(Error::InvalidGrant)), "{second:?}");
+    // A second redemption (not a forgotten code): the first redemption's tokens are revoked.
+    assert_eq!(
+        invalid_token(after.tokens().verify_live(&first.access_token).await),
+        TokenProblem::Revoked
+    );
+    let r = after
+        .tokens()
+        .refresh(&tenant.auth(), first.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+    // Codes are not simply lost on reopening: the unused one still works, once.
+    let fresh = after
+        .tokens()
+        .exchange_code(&tenant.auth(), &unused, REDIRECT, VERIFIER)
+        .await
+        .unwrap();
+    after
+        .tokens()
+        .verify_live(&fresh.access_token)
+        .await
+        .unwrap();
+}
