@@ -348,12 +348,21 @@ impl<'a, S: Store> Events<'a, S> {
     ///
     /// # Errors
     /// [`Error::Store`] when the store fails.
+    /// [`Error::InvalidField`] naming `cursor` when the request carries a cursor of another
+    /// list.
     pub async fn list(&self, query: &EventQuery, page: PageRequest) -> Result<List<Event>, Error> {
+        page.check_cursor(crate::page::ListKind::Events)?;
         let (data, total) = self
             .identity
             .store()
             .events(self.identity.environment(), query, page)
             .await?;
         Ok(List::new(data, page, total))
+    }
+}
+
+impl crate::page::Keyed for Event {
+    fn cursor(&self) -> crate::page::Cursor {
+        crate::page::Cursor::event(self.id)
     }
 }

@@ -10,7 +10,7 @@ use super::{Retrieved, Tombstone, UPDATE_ATTEMPTS};
 use crate::audit::{EventCode, NewEvent};
 use crate::error::{Error, FieldProblem, Resource};
 use crate::identity::Identity;
-use crate::page::{List, PageRequest};
+use crate::page::{List, ListKind, PageRequest};
 use crate::secret::{Digest, Secret};
 use crate::store::{Store, StoreError};
 
@@ -724,7 +724,10 @@ impl<'a, S: Store> Applications<'a, S> {
     /// # Errors
     /// [`Error::NotFound`] (organization) when the scope's organization does not exist,
     /// [`Error::Store`] when the store fails.
+    /// [`Error::InvalidField`] naming `cursor` when the request carries a cursor of another
+    /// list.
     pub async fn list(&self, page: PageRequest) -> Result<List<Application>, Error> {
+        page.check_cursor(ListKind::Applications)?;
         self.require_scope().await?;
         let (data, total) = self
             .identity
@@ -795,5 +798,11 @@ impl<'a, S: Store> Applications<'a, S> {
             ApplicationScope::Global => event,
             ApplicationScope::Organization(d) => event.tenant(d),
         }
+    }
+}
+
+impl crate::page::Keyed for Application {
+    fn cursor(&self) -> crate::page::Cursor {
+        crate::page::Cursor::after_item(ListKind::Applications, self.inserted_at, self.client_id.as_uuid())
     }
 }

@@ -9,7 +9,7 @@ use super::{Retrieved, Tombstone, UPDATE_ATTEMPTS};
 use crate::audit::{EventCode, NewEvent};
 use crate::error::{Error, FieldProblem, Resource};
 use crate::identity::Identity;
-use crate::page::{List, PageRequest};
+use crate::page::{List, ListKind, PageRequest};
 use crate::secret::{hex, random_array};
 use crate::store::{Store, StoreError};
 
@@ -479,7 +479,10 @@ impl<'a, S: Store> Organizations<'a, S> {
     ///
     /// # Errors
     /// [`Error::Store`] when the store fails.
+    /// [`Error::InvalidField`] naming `cursor` when the request carries a cursor of another
+    /// list.
     pub async fn list(&self, page: PageRequest) -> Result<List<Organization>, Error> {
+        page.check_cursor(ListKind::Organizations)?;
         let (data, total) = self
             .identity
             .store()
@@ -496,5 +499,11 @@ impl<'a, S: Store> Organizations<'a, S> {
             .await?
             .filter(|o| o.deleted_at.is_none())
             .ok_or(Error::NotFound(Resource::Organization))
+    }
+}
+
+impl crate::page::Keyed for Organization {
+    fn cursor(&self) -> crate::page::Cursor {
+        crate::page::Cursor::after_item(ListKind::Organizations, self.inserted_at, self.id.as_uuid())
     }
 }

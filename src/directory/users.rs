@@ -12,7 +12,7 @@ use super::organizations::Organizations;
 use crate::audit::{EventCode, NewEvent};
 use crate::error::{Error, Resource};
 use crate::identity::Identity;
-use crate::page::{List, PageRequest};
+use crate::page::{List, ListKind, PageRequest};
 use crate::store::{Store, StoreError};
 
 /// A user, as stored.
@@ -537,7 +537,10 @@ impl<'a, S: Store> Users<'a, S> {
     /// # Errors
     /// [`Error::NotFound`] (organization) if it does not exist, [`Error::Store`] when the store
     /// fails.
+    /// [`Error::InvalidField`] naming `cursor` when the request carries a cursor of another
+    /// list.
     pub async fn list(&self, page: PageRequest) -> Result<List<User>, Error> {
+        page.check_cursor(ListKind::Users)?;
         self.require_org().await?;
         let (data, total) = self
             .identity
@@ -677,5 +680,11 @@ impl Serialize for ProfileClaims<'_> {
             m.serialize_entry("phone_number_verified", &p.phone_number_verified)?;
         }
         m.end()
+    }
+}
+
+impl crate::page::Keyed for User {
+    fn cursor(&self) -> crate::page::Cursor {
+        crate::page::Cursor::after_item(ListKind::Users, self.inserted_at, self.id.as_uuid())
     }
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{
     Advance, ApplicationStore, AuditStore, Counted, CounterStore, FamilyId, Key, Mark,
     OneTimeEntry, OneTimeStore, OrganizationStore, RefreshState, RefreshTokenRecord,
-    RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore,
+    RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore, event_after, newest_after,
 };
 use crate::audit::{Event, EventQuery, NewEvent};
 use crate::directory::{
@@ -41,14 +41,32 @@ fn newest(at: OffsetDateTime, id: Uuid) -> Newest {
     Reverse((at, id))
 }
 
-/// The page `page` of an ordered index, and its length.
-fn page_of<'a, K: 'a, I>(index: I, len: usize, page: PageRequest) -> (Vec<&'a K>, u64)
+/// The page `page` of an ordered index (by number, or by keyset after the page's cursor), and
+/// the index's length.
+fn page_of<'a, T: 'a, I>(
+    index: I,
+    len: usize,
+    page: PageRequest,
+) -> Result<(Vec<&'a (Newest, T)>, u64), StoreError>
 where
-    I: Iterator<Item = &'a K>,
+    I: Iterator<Item = &'a (Newest, T)>,
 {
-    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-    let items = index.skip(offset).take(page.per_page() as usize).collect();
-    (items, len as u64)
+    let per_page = page.per_page() as usize;
+    let items = match newest_after(&page)? {
+        // Keyset: everything up to and including the cursor's key sorts before it.
+        Some((at, id)) => {
+            let cursor = newest(at, id);
+            index
+                .skip_while(|(key, _)| *key <= cursor)
+                .take(per_page)
+                .collect()
+        }
+        None => {
+            let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+            index.skip(offset).take(per_page).collect()
+        }
+    };
+    Ok((items, len as u64))
 }
 
 /// Drops the entries `keep` rejects once the map has doubled since the last sweep, so expired
@@ -257,7 +275,7 @@ impl OrganizationStore for MemoryStore {
         page: PageRequest,
     ) -> Result<(Vec<Organization>, u64), StoreError> {
         let orgs = lock(&self.env(env).orgs);
-        let (keys, total) = page_of(orgs.live.iter(), orgs.live.len(), page);
+        let (keys, total) = page_of(orgs.live.iter(), orgs.live.len(), page)?;
         let data = keys
             .into_iter()
             .filter_map(|(_, d)| orgs.by_domain.get(d).cloned())
@@ -362,7 +380,7 @@ impl UserStore for MemoryStore {
         let Some(order) = users.order.get(org) else {
             return Ok((Vec::new(), 0));
         };
-        let (keys, total) = page_of(order.iter(), order.len(), page);
+        let (keys, total) = page_of(order.iter(), order.len(), page)?;
         let data = keys
             .into_iter()
             .filter_map(|(_, id)| users.by_id.get(&(org.clone(), *id)).cloned())
@@ -463,7 +481,7 @@ impl ApplicationStore for MemoryStore {
         let Some(live) = apps.live.get(scope) else {
             return Ok((Vec::new(), 0));
         };
-        let (keys, total) = page_of(live.iter(), live.len(), page);
+        let (keys, total) = page_of(live.iter(), live.len(), page)?;
         let data = keys
             .into_iter()
             .filter_map(|(_, id)| apps.by_id.get(id).cloned())
@@ -485,15 +503,26 @@ impl AuditStore for MemoryStore {
         query: &EventQuery,
         page: PageRequest,
     ) -> Result<(Vec<Event>, u64), StoreError> {
+        let after = event_after(&page)?;
         let events = lock(&self.env(env).events);
-        let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        // By number: skip `offset` matches. By keyset: skip the matches at or above the cursor.
+        let offset = match after {
+            Some(_) => 0,
+            None => usize::try_from(page.offset()).unwrap_or(usize::MAX),
+        };
         let mut total = 0u64;
+        let mut skipped = 0usize;
         let mut data = Vec::new();
         for e in events.iter().rev().filter(|e| query.matches(e)) {
-            if total as usize >= offset && data.len() < page.per_page() as usize {
+            total += 1;
+            if after.is_some_and(|id| e.id >= id) {
+                continue;
+            }
+            if skipped < offset {
+                skipped += 1;
+            } else if data.len() < page.per_page() as usize {
                 data.push(e.clone());
             }
-            total += 1;
         }
         Ok((data, total))
     }

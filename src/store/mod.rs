@@ -55,13 +55,14 @@ use std::fmt;
 use std::future::Future;
 
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::audit::{Event, EventQuery, NewEvent};
 use crate::directory::{
     Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
     UserId,
 };
-use crate::page::PageRequest;
+use crate::page::{CursorKey, PageRequest};
 use crate::secret::Digest;
 
 pub mod credentials;
@@ -127,6 +128,38 @@ impl StoreError {
         }
     }
 }
+
+/// Where a keyset page of a newest-first list (users, organizations, applications) resumes:
+/// the `(inserted_at, id)` its items must be strictly below, or `None` for a page-number read.
+///
+/// # Errors
+/// [`StoreError::Backend`] when the request carries an event cursor (idcore refuses a cursor
+/// of another list before it reaches the store).
+pub fn newest_after(page: &PageRequest) -> Result<Option<(OffsetDateTime, Uuid)>, StoreError> {
+    match page.cursor().map(|c| c.key()) {
+        None => Ok(None),
+        Some(CursorKey::Newest { inserted_at, id }) => Ok(Some((inserted_at, id))),
+        Some(_) => Err(StoreError::backend(CursorOfAnotherList)),
+    }
+}
+
+/// Where a keyset page of events resumes: the id its events must be strictly below, or `None`
+/// for a page-number read.
+///
+/// # Errors
+/// [`StoreError::Backend`] when the request carries a cursor of a newest-first list.
+pub fn event_after(page: &PageRequest) -> Result<Option<i64>, StoreError> {
+    match page.cursor().map(|c| c.key()) {
+        None => Ok(None),
+        Some(CursorKey::Event { id }) => Ok(Some(id)),
+        Some(_) => Err(StoreError::backend(CursorOfAnotherList)),
+    }
+}
+
+/// A store was handed a cursor of another kind of list (a caller bug: idcore checks the kind).
+#[derive(Debug, thiserror::Error)]
+#[error("the page request carries a cursor of another list")]
+struct CursorOfAnotherList;
 
 /// A key for the primitive stores: a namespaced string built by idcore (`lockout:user:…`),
 /// 1 to 512 bytes. Keys never contain secrets in the clear (codes appear as digests).
@@ -223,7 +256,9 @@ impl<T> Store for T where
 /// - `delete_organization` marks the organization deleted at `deleted_at` (a tombstone that
 ///   `organization` still returns) and writes the event; missing or already deleted → `NotFound`.
 /// - `list_organizations` returns live organizations only, newest first (`inserted_at`
-///   descending, ties by `id` descending), and the total count of live organizations.
+///   descending, ties by `id` descending), and the total count of live organizations. Keyset
+///   reads work as for `list_users` (with the organization's id); the total may be a
+///   `count(*)`, which grows with the number of organizations.
 pub trait OrganizationStore: Send + Sync {
     /// Inserts a new organization and its audit event.
     fn insert_organization(
@@ -280,6 +315,16 @@ pub trait OrganizationStore: Send + Sync {
 ///   one is released in the same atomic step.
 /// - `list_users` is newest first (`inserted_at` descending, ties by `id` descending) with the
 ///   organization's total.
+/// - Pages: without a cursor, `page` is read by number (skip `offset()` items, take
+///   `per_page()`). With a cursor ([`PageRequest::cursor`], its position from [`newest_after`]),
+///   the page is the first `per_page()` users whose `(inserted_at, id)` is strictly smaller than
+///   the cursor's, in the same order, skipping nothing by number: walking a list by cursors
+///   returns exactly the items, in the order, that walking it by page numbers returns (ties in
+///   `inserted_at` included). A cursor never reaches another organization's users: the page
+///   is still scoped by `org`.
+/// - The total is exact, and the same whether the page is read by number or cursor. It must
+///   not cost a scan of the organization's users: PostgreSQL and SQLite keep a per-organization
+///   count, written in the same transaction as every insert and delete of a user.
 pub trait UserStore: Send + Sync {
     /// Inserts a new user and its audit event.
     fn insert_user(
@@ -333,7 +378,10 @@ pub trait UserStore: Send + Sync {
 ///   being deleted (`Precondition`), `NotFound` if missing; the scope never changes (a record
 ///   whose scope differs from the stored one answers `NotFound`).
 /// - `delete_application` tombstones it (missing or already deleted → `NotFound`).
-/// - `list_applications` lists live applications of exactly one scope, newest first.
+/// - `list_applications` lists live applications of exactly one scope, newest first
+///   (`inserted_at` descending, ties by `client_id` descending). Keyset reads work as for
+///   `list_users`, with `client_id` as the id; the total may be a `count(*)` of the scope's
+///   live applications.
 pub trait ApplicationStore: Send + Sync {
     /// Inserts a new application and its audit event.
     fn insert_application(
@@ -384,6 +432,16 @@ pub trait ApplicationStore: Send + Sync {
 ///   before (in any environment), and returns the stored event.
 /// - `events` returns the events of the query's environment that match every filter set in the
 ///   query, newest first (id descending), and the total number of matches.
+/// - Pages: without a cursor, by number. With a cursor (its id from [`event_after`]), the first
+///   `per_page()` matching events whose id is strictly smaller than the cursor's, newest first:
+///   the same items, in the same order, as walking by page numbers.
+/// - The total is exact. For queries filtering only by tenant and/or code (or nothing) it must
+///   not cost a scan of the matches: PostgreSQL and SQLite keep event counts for those four
+///   filter combinations, split into 16 shards by `id % 16` (so concurrent writers rarely
+///   touch the same counter row), written in the same transaction as every event; the total is
+///   the sum of at most 16 rows. Queries filtering by `client_id` or
+///   `saml_identity_provider_id` count their matches (`count(*)`), which grows with the
+///   number of matches.
 pub trait AuditStore: Send + Sync {
     /// Appends an event.
     fn record_event(

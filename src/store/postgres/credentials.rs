@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::directory::{USER_COLUMNS, UserValues, placeholders};
+use super::directory::{UserValues, delete_user_sql, insert_user_sql, placeholders};
 use super::rows::{self, to_i64};
 use super::{PostgresStore, begin, db_error, env_str, execute, query_opt, retrying};
 use crate::audit::NewEvent;
@@ -103,10 +103,8 @@ impl PostgresStore {
         credentials: &CredValues<'_>,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let user_sql = self.sql(&format!(
-            "INSERT INTO {{schema}}.users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(29)
-        ));
+        // The user and its organization's count in one statement.
+        let user_sql = insert_user_sql(self);
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         // users_pkey → "id", users_email_key → "email", credentials_username_key → "username":
@@ -193,7 +191,8 @@ impl PostgresStore {
         user_id: UserId,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let sql = self.sql("DELETE FROM {schema}.users WHERE env = $1 AND id = $2 AND org = $3");
+        // The user and its organization's count in one statement (one row changed, or none).
+        let sql = delete_user_sql(self);
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         let deleted = execute(

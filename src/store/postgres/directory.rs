@@ -16,7 +16,10 @@ use crate::directory::{
     UserId,
 };
 use crate::page::PageRequest;
-use crate::store::{ApplicationStore, AuditStore, OrganizationStore, StoreError, UserStore};
+use crate::store::{
+    ApplicationStore, AuditStore, OrganizationStore, StoreError, UserStore, event_after,
+    newest_after,
+};
 
 const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, country_name, \
      privacy_policy_url, terms_of_service_url, inserted_at, updated_at, deleted_at, version";
@@ -42,6 +45,44 @@ fn limits(page: PageRequest) -> (i64, i64) {
         i64::from(page.per_page()),
         i64::try_from(page.offset()).unwrap_or(i64::MAX),
     )
+}
+
+/// Appended to a user insert or delete `… RETURNING env, org` (as CTE `u`): adds the row's
+/// `n` (1 or -1) to its organization's count, in the same statement.
+const COUNT_USERS: &str = "INSERT INTO {schema}.user_counts (env, org, n) SELECT env, org, n FROM u \
+     ON CONFLICT (env, org) DO UPDATE SET n = {schema}.user_counts.n + EXCLUDED.n";
+
+/// The statement inserting a user (the 29 [`USER_COLUMNS`]) and counting it.
+pub(super) fn insert_user_sql(store: &PostgresStore) -> String {
+    store.sql(&format!(
+        "WITH u AS (INSERT INTO {{schema}}.users ({USER_COLUMNS}) VALUES ({}) \
+         RETURNING env, org, 1::BIGINT AS n) {COUNT_USERS}",
+        placeholders(29)
+    ))
+}
+
+/// The statement deleting a user (`$1` env, `$2` id, `$3` org) and uncounting it; it changes
+/// one row when the user existed, none otherwise.
+pub(super) fn delete_user_sql(store: &PostgresStore) -> String {
+    store.sql(&format!(
+        "WITH u AS (DELETE FROM {{schema}}.users WHERE env = $1 AND id = $2 AND org = $3 \
+         RETURNING env, org, -1::BIGINT AS n) {COUNT_USERS}"
+    ))
+}
+
+/// A keyset or page-number read of one list: see [`PostgresStore::page`].
+struct ListQuery<'a> {
+    /// `FROM … WHERE …`, shared by the page and a counted total.
+    from_where: &'a str,
+    columns: &'a str,
+    /// `ORDER BY` columns, each `… DESC`.
+    order: &'a str,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+    /// With a cursor: the condition "strictly after the cursor" (its values already in
+    /// `params`), and the page is read without `OFFSET`.
+    after: Option<String>,
+    /// A scalar `bigint` expression for the total; `None` counts `from_where`.
+    total: Option<String>,
 }
 
 /// Splits the rows of a `total LEFT JOIN page` query into the page's records and the total.
@@ -363,10 +404,22 @@ impl PostgresStore {
         event: &NewEvent,
     ) -> Result<Event, StoreError> {
         let details = serde_json::to_string(&event.details).map_err(StoreError::backend)?;
+        // One statement: the event, and the four sharded counts its filters read (all, tenant,
+        // code, tenant + code; '' is "any"; an event without tenant has no tenant rows). The
+        // rows are upserted in that fixed order, so two writers of one shard cannot deadlock.
         let sql = self.sql(&format!(
-            "INSERT INTO {{schema}}.events (env, event_code, tenant_domain, client_id, email, \
-             resource_owner_id, saml_identity_provider_id, inserted_at, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {EVENT_COLUMNS}"
+            "WITH e AS (INSERT INTO {{schema}}.events (env, event_code, tenant_domain, client_id, \
+             email, resource_owner_id, saml_identity_provider_id, inserted_at, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {EVENT_COLUMNS}), \
+             c AS (INSERT INTO {{schema}}.event_counts \
+             (env, tenant_domain, event_code, shard, n) \
+             SELECT e.env, k.t, k.c, (e.id % 16)::INTEGER, 1 FROM e CROSS JOIN LATERAL \
+             (VALUES (1, '', ''), (2, e.tenant_domain, ''), (3, '', e.event_code), \
+             (4, e.tenant_domain, e.event_code)) AS k (o, t, c) \
+             WHERE k.t IS NOT NULL ORDER BY k.o \
+             ON CONFLICT (env, tenant_domain, event_code, shard) \
+             DO UPDATE SET n = {{schema}}.event_counts.n + 1) \
+             SELECT {EVENT_COLUMNS} FROM e"
         ));
         let rows = query(
             client,
@@ -434,37 +487,50 @@ impl PostgresStore {
         Ok(record)
     }
 
-    /// Reads one page and the total in one statement (one snapshot, so they agree).
+    /// Reads one page and the total in one statement (one snapshot, so they agree). With a
+    /// cursor the page is an index range read after it (`LIMIT`, no `OFFSET`): its cost does not
+    /// grow with the page's depth. By number, `OFFSET` reads and drops every earlier row.
     async fn page<T>(
         &self,
-        from_where: &str,
-        columns: &str,
-        order: &str,
-        params: &[&(dyn ToSql + Sync)],
+        list: ListQuery<'_>,
         page: PageRequest,
         decode: impl Fn(&Row) -> Result<T, StoreError>,
     ) -> Result<(Vec<T>, u64), StoreError> {
+        let ListQuery {
+            from_where,
+            columns,
+            order,
+            mut params,
+            after,
+            total,
+        } = list;
         let (limit, offset) = limits(page);
-        let n = params.len();
+        params.push(&limit);
+        let window = match &after {
+            Some(condition) => format!("AND {condition} ORDER BY {order} LIMIT ${}", params.len()),
+            None => {
+                params.push(&offset);
+                format!(
+                    "ORDER BY {order} LIMIT ${} OFFSET ${}",
+                    params.len() - 1,
+                    params.len()
+                )
+            }
+        };
+        let total = total.unwrap_or_else(|| format!("(SELECT count(*) {from_where})"));
         let sql = self.sql(&format!(
-            "WITH page AS (SELECT {columns} {from_where} ORDER BY {order} \
-             LIMIT ${} OFFSET ${}), \
-             total AS (SELECT count(*) AS total {from_where}) \
+            "WITH page AS (SELECT {columns} {from_where} {window}), \
+             total AS (SELECT {total} AS total) \
              SELECT total.total, page.* FROM total LEFT JOIN page ON TRUE \
              ORDER BY {}",
-            n + 1,
-            n + 2,
             order
                 .split(", ")
                 .map(|o| format!("page.{o}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
-        all.push(&limit);
-        all.push(&offset);
         let client = self.client().await?;
-        let result = query(&client, &sql, &all).await?;
+        let result = query(&client, &sql, &params).await?;
         page_of(&result, decode)
     }
 }
@@ -570,15 +636,22 @@ impl OrganizationStore for PostgresStore {
         env: Environment,
         page: PageRequest,
     ) -> Result<(Vec<Organization>, u64), StoreError> {
-        self.page(
-            "FROM {schema}.organizations WHERE env = $1 AND deleted_at IS NULL",
-            ORG_COLUMNS,
-            "inserted_at DESC, id DESC",
-            &[&env_str(env)],
-            page,
-            rows::organization,
-        )
-        .await
+        let env = env_str(env);
+        let after = newest_after(&page)?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&env];
+        if let Some((at, id)) = &after {
+            params.push(at);
+            params.push(id);
+        }
+        let list = ListQuery {
+            from_where: "FROM {schema}.organizations WHERE env = $1 AND deleted_at IS NULL",
+            columns: ORG_COLUMNS,
+            order: "inserted_at DESC, id DESC",
+            params,
+            after: after.is_some().then(|| "(inserted_at, id) < ($2, $3)".to_owned()),
+            total: None,
+        };
+        self.page(list, page, rows::organization).await
     }
 }
 
@@ -590,10 +663,7 @@ impl UserStore for PostgresStore {
         event: &NewEvent,
     ) -> Result<(), StoreError> {
         let values = UserValues::new(env, user)?;
-        let sql = self.sql(&format!(
-            "INSERT INTO {{schema}}.users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(29)
-        ));
+        let sql = insert_user_sql(self);
         retrying!(self.insert_with_event(env, &sql, &values.params(), event))
     }
 
@@ -684,15 +754,27 @@ impl UserStore for PostgresStore {
         org: &OrgDomain,
         page: PageRequest,
     ) -> Result<(Vec<User>, u64), StoreError> {
-        self.page(
-            "FROM {schema}.users WHERE env = $1 AND org = $2",
-            USER_COLUMNS,
-            "inserted_at DESC, id DESC",
-            &[&env_str(env), &org.as_str()],
-            page,
-            rows::user,
-        )
-        .await
+        let env = env_str(env);
+        let org = org.as_str();
+        let after = newest_after(&page)?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&env, &org];
+        if let Some((at, id)) = &after {
+            params.push(at);
+            params.push(id);
+        }
+        let list = ListQuery {
+            from_where: "FROM {schema}.users WHERE env = $1 AND org = $2",
+            columns: USER_COLUMNS,
+            order: "inserted_at DESC, id DESC",
+            params,
+            // users_newest (env, org, inserted_at DESC, id DESC) serves the row comparison.
+            after: after.is_some().then(|| "(inserted_at, id) < ($3, $4)".to_owned()),
+            total: Some(
+                "COALESCE((SELECT n FROM {schema}.user_counts WHERE env = $1 AND org = $2), 0)"
+                    .to_owned(),
+            ),
+        };
+        self.page(list, page, rows::user).await
     }
 }
 
@@ -800,15 +882,24 @@ impl ApplicationStore for PostgresStore {
         scope: &ApplicationScope,
         page: PageRequest,
     ) -> Result<(Vec<Application>, u64), StoreError> {
-        self.page(
-            "FROM {schema}.applications WHERE env = $1 AND scope = $2 AND deleted_at IS NULL",
-            APP_COLUMNS,
-            "inserted_at DESC, client_id DESC",
-            &[&env_str(env), &rows::scope_str(scope)],
-            page,
-            rows::application,
-        )
-        .await
+        let env = env_str(env);
+        let scope = rows::scope_str(scope);
+        let after = newest_after(&page)?;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&env, &scope];
+        if let Some((at, id)) = &after {
+            params.push(at);
+            params.push(id);
+        }
+        let list = ListQuery {
+            from_where: "FROM {schema}.applications \
+                 WHERE env = $1 AND scope = $2 AND deleted_at IS NULL",
+            columns: APP_COLUMNS,
+            order: "inserted_at DESC, client_id DESC",
+            params,
+            after: after.is_some().then(|| "(inserted_at, client_id) < ($3, $4)".to_owned()),
+            total: None,
+        };
+        self.page(list, page, rows::application).await
     }
 }
 
@@ -826,6 +917,7 @@ impl AuditStore for PostgresStore {
     ) -> Result<(Vec<Event>, u64), StoreError> {
         // Only the filters that are set go into the statement, so each combination is served
         // by its index (events_by_tenant, events_by_code, events_by_tenant_code …).
+        let after = event_after(&page)?;
         let env = env_str(env);
         let tenant = query.tenant_domain.as_ref().map(OrgDomain::as_str);
         let code = query.code.as_ref().map(|c| c.as_str());
@@ -845,14 +937,32 @@ impl AuditStore for PostgresStore {
                 from_where.push_str(&format!(" AND {column} = ${}", params.len()));
             }
         }
-        self.page(
-            &from_where,
-            EVENT_COLUMNS,
-            "id DESC",
-            &params,
-            page,
-            rows::event,
-        )
-        .await
+        let after_condition = after.as_ref().map(|id| {
+            params.push(id);
+            format!("id < ${}", params.len())
+        });
+        // Tenant and code alone (or nothing): the sum of at most 16 count shards, '' for an
+        // unset filter. Client or identity-provider filters count their matches.
+        let any_tenant = tenant.unwrap_or("");
+        let any_code = code.unwrap_or("");
+        let total = (client_id.is_none() && idp.is_none()).then(|| {
+            params.push(&any_tenant);
+            params.push(&any_code);
+            format!(
+                "(SELECT COALESCE(sum(n), 0)::BIGINT FROM {{schema}}.event_counts \
+                 WHERE env = $1 AND tenant_domain = ${} AND event_code = ${})",
+                params.len() - 1,
+                params.len()
+            )
+        });
+        let list = ListQuery {
+            from_where: &from_where,
+            columns: EVENT_COLUMNS,
+            order: "id DESC",
+            params,
+            after: after_condition,
+            total,
+        };
+        self.page(list, page, rows::event).await
     }
 }
