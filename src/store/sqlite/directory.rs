@@ -13,7 +13,10 @@ use crate::directory::{
     UserId,
 };
 use crate::page::PageRequest;
-use crate::store::{ApplicationStore, AuditStore, OrganizationStore, StoreError, UserStore};
+use crate::store::{
+    ApplicationStore, AuditStore, OrganizationStore, StoreError, UserStore, event_after,
+    newest_after,
+};
 
 const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, country_name, \
      privacy_policy_url, terms_of_service_url, inserted_at, updated_at, deleted_at, version";
@@ -175,6 +178,54 @@ pub(super) fn insert_event(conn: &Connection, values: &[Value]) -> Result<Event,
 #[error("the statement returned no row")]
 struct NoRowReturned;
 
+/// A keyset or page-number read of one list: see [`SqliteStore::page`].
+struct ListQuery {
+    /// `FROM … WHERE …` over `params`, shared by the page and a counted total.
+    from_where: String,
+    columns: &'static str,
+    /// `ORDER BY` columns, each `… DESC`.
+    order: &'static str,
+    params: Vec<Value>,
+    /// With a cursor: the condition "strictly after the cursor", numbered after `params`, and
+    /// its values. The page is then read without `OFFSET`.
+    after: Option<(String, Vec<Value>)>,
+    /// A statement answering the total as column `total`, and its parameters; `None` counts
+    /// `from_where`.
+    total: Option<(String, Vec<Value>)>,
+}
+
+impl ListQuery {
+    /// A newest-first list (`inserted_at DESC, {id} DESC`), after `page`'s cursor if it has one.
+    fn newest(
+        from_where: &str,
+        columns: &'static str,
+        order: &'static str,
+        id: &str,
+        params: Vec<Value>,
+        page: &PageRequest,
+    ) -> Result<Self, StoreError> {
+        let after = match newest_after(page)? {
+            Some((inserted_at, key)) => Some((
+                format!(
+                    "(inserted_at, {id}) < (?{}, ?{})",
+                    params.len() + 1,
+                    params.len() + 2
+                ),
+                vec![at(inserted_at)?, uuid(key)],
+            )),
+            None => None,
+        };
+        Ok(Self {
+            from_where: from_where.to_owned(),
+            columns,
+            order,
+            params,
+            after,
+            total: None,
+        })
+    }
+}
+
 /// `LIMIT` and `OFFSET` of a page.
 fn limits(page: PageRequest) -> (Value, Value) {
     (
@@ -302,30 +353,53 @@ impl SqliteStore {
     }
 
     /// Reads one page and the total in one read transaction (one snapshot, so they agree).
+    /// With a cursor the page is an index range read after it (`LIMIT`, no `OFFSET`): its cost
+    /// does not grow with the page's depth. By number, `OFFSET` steps over every earlier row.
     async fn page<T: Send + 'static>(
         &self,
-        from_where: String,
-        columns: &'static str,
-        order: &'static str,
-        params: Vec<Value>,
+        list: ListQuery,
         page: PageRequest,
         decode: fn(&Row<'_>) -> Result<T, StoreError>,
     ) -> Result<(Vec<T>, u64), StoreError> {
+        let ListQuery {
+            from_where,
+            columns,
+            order,
+            params,
+            after,
+            total,
+        } = list;
         let (limit, offset) = limits(page);
-        let n = params.len();
-        let select = format!(
-            "SELECT {columns} {from_where} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
-            n + 1,
-            n + 2
-        );
-        let count = format!("SELECT count(*) AS total {from_where}");
+        let (count, count_params) = total.unwrap_or_else(|| {
+            (
+                format!("SELECT count(*) AS total {from_where}"),
+                params.clone(),
+            )
+        });
+        let mut all = params;
+        let select = match after {
+            Some((condition, values)) => {
+                all.extend(values);
+                all.push(limit);
+                format!(
+                    "SELECT {columns} {from_where} AND {condition} ORDER BY {order} LIMIT ?{}",
+                    all.len()
+                )
+            }
+            None => {
+                all.push(limit);
+                all.push(offset);
+                format!(
+                    "SELECT {columns} {from_where} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+                    all.len() - 1,
+                    all.len()
+                )
+            }
+        };
         self.read(move |conn| {
             let tx = conn.unchecked_transaction().map_err(db_error)?;
-            let total =
-                query_opt(&tx, &count, &params, |row| rows::count(row, "total"))?.unwrap_or(0);
-            let mut all = params;
-            all.push(limit);
-            all.push(offset);
+            let total = query_opt(&tx, &count, &count_params, |row| rows::count(row, "total"))?
+                .unwrap_or(0);
             let items = query_all(&tx, &select, &all, decode)?;
             tx.commit().map_err(db_error)?;
             Ok((items, total))
@@ -417,15 +491,15 @@ impl OrganizationStore for SqliteStore {
         env: Environment,
         page: PageRequest,
     ) -> Result<(Vec<Organization>, u64), StoreError> {
-        self.page(
-            "FROM organizations WHERE env = ?1 AND deleted_at IS NULL".into(),
+        let list = ListQuery::newest(
+            "FROM organizations WHERE env = ?1 AND deleted_at IS NULL",
             ORG_COLUMNS,
             "inserted_at DESC, id DESC",
+            "id",
             vec![text(env_str(env))],
-            page,
-            rows::organization,
-        )
-        .await
+            &page,
+        )?;
+        self.page(list, page, rows::organization).await
     }
 }
 
@@ -516,15 +590,23 @@ impl UserStore for SqliteStore {
         org: &OrgDomain,
         page: PageRequest,
     ) -> Result<(Vec<User>, u64), StoreError> {
-        self.page(
-            "FROM users WHERE env = ?1 AND org = ?2".into(),
+        let params = vec![text(env_str(env)), text(org.as_str())];
+        let mut list = ListQuery::newest(
+            "FROM users WHERE env = ?1 AND org = ?2",
             USER_COLUMNS,
             "inserted_at DESC, id DESC",
-            vec![text(env_str(env)), text(org.as_str())],
-            page,
-            rows::user,
-        )
-        .await
+            "id",
+            params.clone(),
+            &page,
+        )?;
+        // Kept by the users_counted / users_uncounted triggers (migration 5).
+        list.total = Some((
+            "SELECT COALESCE((SELECT n FROM user_counts WHERE env = ?1 AND org = ?2), 0) \
+             AS total"
+                .to_owned(),
+            params,
+        ));
+        self.page(list, page, rows::user).await
     }
 }
 
@@ -614,15 +696,15 @@ impl ApplicationStore for SqliteStore {
         scope: &ApplicationScope,
         page: PageRequest,
     ) -> Result<(Vec<Application>, u64), StoreError> {
-        self.page(
-            "FROM applications WHERE env = ?1 AND scope = ?2 AND deleted_at IS NULL".into(),
+        let list = ListQuery::newest(
+            "FROM applications WHERE env = ?1 AND scope = ?2 AND deleted_at IS NULL",
             APP_COLUMNS,
             "inserted_at DESC, client_id DESC",
+            "client_id",
             vec![text(env_str(env)), text(rows::scope_str(scope))],
-            page,
-            rows::application,
-        )
-        .await
+            &page,
+        )?;
+        self.page(list, page, rows::application).await
     }
 }
 
@@ -660,14 +742,36 @@ impl AuditStore for SqliteStore {
                 from_where.push_str(&format!(" AND {column} = ?{}", params.len()));
             }
         }
-        self.page(
+        let after = event_after(&page)?.map(|id| {
+            (
+                format!("id < ?{}", params.len() + 1),
+                vec![Value::Integer(id)],
+            )
+        });
+        // Tenant and code alone (or nothing): the sum of at most 16 count shards kept by the
+        // events_counted trigger, '' for an unset filter. Client or identity-provider filters
+        // count their matches.
+        let total = (query.client_id.is_none() && query.saml_identity_provider_id.is_none())
+            .then(|| {
+                (
+                    "SELECT COALESCE(sum(n), 0) AS total FROM event_counts \
+                     WHERE env = ?1 AND tenant_domain = ?2 AND event_code = ?3"
+                        .to_owned(),
+                    vec![
+                        text(env_str(env)),
+                        text(query.tenant_domain.as_ref().map_or("", OrgDomain::as_str)),
+                        text(query.code.as_ref().map_or("", |c| c.as_str())),
+                    ],
+                )
+            });
+        let list = ListQuery {
             from_where,
-            EVENT_COLUMNS,
-            "id DESC",
+            columns: EVENT_COLUMNS,
+            order: "id DESC",
             params,
-            page,
-            rows::event,
-        )
-        .await
+            after,
+            total,
+        };
+        self.page(list, page, rows::event).await
     }
 }

@@ -130,6 +130,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "user_active",
         sql: include_str!("migrations/0004_user_active.sql"),
     },
+    Migration {
+        version: 5,
+        name: "counts",
+        sql: include_str!("migrations/0005_counts.sql"),
+    },
 ];
 
 struct Migration {
