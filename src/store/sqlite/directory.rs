@@ -600,10 +600,9 @@ impl UserStore for SqliteStore {
             &page,
         )?;
         // Kept by the users_counted / users_uncounted triggers (migration 5).
+        // No row yet: no user yet (the page reads the missing row as 0).
         list.total = Some((
-            "SELECT COALESCE((SELECT n FROM user_counts WHERE env = ?1 AND org = ?2), 0) \
-             AS total"
-                .to_owned(),
+            "SELECT n AS total FROM user_counts WHERE env = ?1 AND org = ?2".to_owned(),
             params,
         ));
         self.page(list, page, rows::user).await
