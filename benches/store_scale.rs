@@ -16,7 +16,7 @@
 //! - `list_users`, page 10,000 of 8 **by cursor** (after item 79,992), and for contrast by
 //!   page number (`OFFSET 79,992`, which grows with the page number);
 //! - `events` filtered by code, page 1 of 8 with its total (the sum of ≤ 16 `event_counts`
-//!   shards), and page 10,000 of it by cursor.
+//!   shards), and page 1,000 of it by cursor (the deepest page a code has at 100k).
 //!
 //! At the end it prints the medians of both sizes side by side.
 //!
@@ -43,10 +43,13 @@ use uuid::Uuid;
 
 const URL_VAR: &str = "IDCORE_TEST_POSTGRES_URL";
 const ENV: Environment = Environment::Production;
-const ORG: &str = "scale.example.com";
+const ORG: &str = "scale-bench";
 const PER_PAGE: u32 = 8;
 /// The deep page the issue names.
 const DEEP_PAGE: u32 = 10_000;
+/// A deep page of one code's events that exists at both sizes (a code holds 10,000 events of
+/// the 100k set).
+const EVENTS_DEEP_PAGE: u32 = 1_000;
 /// Distinct event codes; each holds a tenth of the events.
 const CODES: u64 = 10;
 
@@ -80,7 +83,7 @@ struct Fixture {
     /// The cursor after item 79,992 of the users list: page 10,000 starts after it.
     users_deep: Cursor,
     code: EventQuery,
-    /// The cursor after item 79,992 of the events of `code`.
+    /// The cursor after item 7,992 of the events of `code`: page 1,000 starts after it.
     events_deep: Cursor,
 }
 
@@ -166,7 +169,7 @@ impl Query {
             Self::UsersFirstPage => "list_users page 1 (+ total)",
             Self::UsersDeepPageByCursor => "list_users page 10,000 by cursor (+ total)",
             Self::EventsByCodeFirstPage => "events by code page 1 (+ total)",
-            Self::EventsByCodeDeepPageByCursor => "events by code page 10,000 by cursor",
+            Self::EventsByCodeDeepPageByCursor => "events by code page 1,000 by cursor (+ total)",
             Self::UsersDeepPageByOffset => "contrast: list_users page 10,000 by OFFSET",
         }
     }
@@ -180,12 +183,20 @@ impl Query {
                 assert!(found.expect("user_by_email").is_some(), "the user exists");
             }
             Self::UsersFirstPage => {
-                let (items, total) = f.store.list_users(ENV, &f.org, page(1)).await.expect("list");
+                let (items, total) = f
+                    .store
+                    .list_users(ENV, &f.org, page(1))
+                    .await
+                    .expect("list");
                 assert_eq!((items.len(), total), (full, f.rows));
             }
             Self::UsersDeepPageByCursor => {
                 let request = page(DEEP_PAGE).after(f.users_deep);
-                let (items, total) = f.store.list_users(ENV, &f.org, request).await.expect("list");
+                let (items, total) = f
+                    .store
+                    .list_users(ENV, &f.org, request)
+                    .await
+                    .expect("list");
                 assert_eq!((items.len(), total), (full, f.rows));
             }
             Self::EventsByCodeFirstPage => {
@@ -193,13 +204,17 @@ impl Query {
                 assert_eq!((items.len(), total), (full, f.rows / CODES));
             }
             Self::EventsByCodeDeepPageByCursor => {
-                let request = page(DEEP_PAGE).after(f.events_deep);
+                let request = page(EVENTS_DEEP_PAGE).after(f.events_deep);
                 let (items, total) = f.store.events(ENV, &f.code, request).await.expect("events");
                 assert_eq!((items.len(), total), (full, f.rows / CODES));
             }
             Self::UsersDeepPageByOffset => {
                 let request = page(DEEP_PAGE);
-                let (items, total) = f.store.list_users(ENV, &f.org, request).await.expect("list");
+                let (items, total) = f
+                    .store
+                    .list_users(ENV, &f.org, request)
+                    .await
+                    .expect("list");
                 assert_eq!((items.len(), total), (full, f.rows));
             }
         }
@@ -257,10 +272,10 @@ async fn fixture(url: &str, scale: &Scale, refill: bool) -> Fixture {
     let counts = client
         .query_one(
             &format!(
-                "SELECT (SELECT count(*) FROM {schema}.users) AS users, \
-                 (SELECT count(*) FROM {schema}.events) AS events"
+                "SELECT (SELECT count(*) FROM {schema}.users WHERE org = $1) AS users, \
+                 (SELECT count(*) FROM {schema}.events WHERE tenant_domain = $1) AS events"
             ),
-            &[],
+            &[&ORG],
         )
         .await
         .expect("row counts");
@@ -292,6 +307,7 @@ async fn fixture(url: &str, scale: &Scale, refill: bool) -> Fixture {
         .expect("item 79,992");
     let (at, id): (OffsetDateTime, Uuid) = (row.get("inserted_at"), row.get("id"));
     let users_deep = Cursor::newest(ListKind::Users, at, id).expect("a stored instant fits");
+    let events_skip = i64::from((EVENTS_DEEP_PAGE - 1) * PER_PAGE - 1);
     let code = EventQuery {
         code: Some(EventCode::parse("SCALE_EVENT_3").expect("an event code")),
         ..EventQuery::default()
@@ -302,10 +318,10 @@ async fn fixture(url: &str, scale: &Scale, refill: bool) -> Fixture {
                 "SELECT id FROM {schema}.events WHERE env = 'production' AND event_code = $1 \
                  ORDER BY id DESC OFFSET $2 LIMIT 1"
             ),
-            &[&"SCALE_EVENT_3", &skip],
+            &[&"SCALE_EVENT_3", &events_skip],
         )
         .await
-        .expect("event 79,992");
+        .expect("event 7,992");
     let events_deep = Cursor::event(row.get("id"));
     let f = Fixture {
         label: scale.label,
@@ -338,15 +354,18 @@ async fn check(f: &Fixture) {
     assert_eq!(by_cursor.1, rows, "the users total");
     let by_cursor = f
         .store
-        .events(ENV, &f.code, page(DEEP_PAGE).after(f.events_deep))
+        .events(ENV, &f.code, page(EVENTS_DEEP_PAGE).after(f.events_deep))
         .await
         .expect("events");
     let by_number = f
         .store
-        .events(ENV, &f.code, page(DEEP_PAGE))
+        .events(ENV, &f.code, page(EVENTS_DEEP_PAGE))
         .await
         .expect("events");
-    assert_eq!(by_cursor, by_number, "events page 10,000 by cursor and by number");
+    assert_eq!(
+        by_cursor, by_number,
+        "events page 1,000 by cursor and by number"
+    );
     assert_eq!(by_cursor.1, rows / CODES, "the events total of one code");
 }
 

@@ -442,7 +442,10 @@ mod tests {
         let CursorKey::Newest { inserted_at, .. } = c.key() else {
             panic!("a users cursor holds a newest-first key");
         };
-        assert_eq!(inserted_at.unix_timestamp_nanos(), 1_700_000_000_123_456_000);
+        assert_eq!(
+            inserted_at.unix_timestamp_nanos(),
+            1_700_000_000_123_456_000
+        );
     }
 
     #[test]
@@ -460,7 +463,9 @@ mod tests {
         bad.push(good.replace('A', "+"));
         for text in bad {
             match text.parse::<Cursor>() {
-                Err(Error::InvalidField { field: "cursor", .. }) => {}
+                Err(Error::InvalidField {
+                    field: "cursor", ..
+                }) => {}
                 other => panic!("{text:?} parsed as {other:?}"),
             }
         }
@@ -472,11 +477,12 @@ mod tests {
         assert!(page.check_cursor(ListKind::Events).is_ok());
         assert!(matches!(
             page.check_cursor(ListKind::Users),
-            Err(Error::InvalidField { field: "cursor", .. })
+            Err(Error::InvalidField {
+                field: "cursor",
+                ..
+            })
         ));
-        assert!(
-            Cursor::newest(ListKind::Events, OffsetDateTime::UNIX_EPOCH, Uuid::nil()).is_err()
-        );
+        assert!(Cursor::newest(ListKind::Events, OffsetDateTime::UNIX_EPOCH, Uuid::nil()).is_err());
     }
 
     #[test]

@@ -803,6 +803,10 @@ impl<'a, S: Store> Applications<'a, S> {
 
 impl crate::page::Keyed for Application {
     fn cursor(&self) -> crate::page::Cursor {
-        crate::page::Cursor::after_item(ListKind::Applications, self.inserted_at, self.client_id.as_uuid())
+        crate::page::Cursor::after_item(
+            ListKind::Applications,
+            self.inserted_at,
+            self.client_id.as_uuid(),
+        )
     }
 }

@@ -504,6 +504,10 @@ impl<'a, S: Store> Organizations<'a, S> {
 
 impl crate::page::Keyed for Organization {
     fn cursor(&self) -> crate::page::Cursor {
-        crate::page::Cursor::after_item(ListKind::Organizations, self.inserted_at, self.id.as_uuid())
+        crate::page::Cursor::after_item(
+            ListKind::Organizations,
+            self.inserted_at,
+            self.id.as_uuid(),
+        )
     }
 }

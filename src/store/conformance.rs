@@ -4328,7 +4328,10 @@ pub async fn users_cursor_walk_matches_page_number_walk<S: Store>(store: &S) {
     sort_newest_first(&mut users, |u| (u.inserted_at, u.id.as_uuid()));
     for per in [1, 2, 3, 4, 11, 12] {
         let (walked, total) = walk_users_both_ways(store, &org, per).await;
-        assert_eq!(walked, users, "{per} per page: every user once, newest first");
+        assert_eq!(
+            walked, users,
+            "{per} per page: every user once, newest first"
+        );
         assert_eq!(total, users.len() as u64, "the exact total");
     }
     let after_last = page(5, 3).after(user_cursor(&users[users.len() - 1]));
@@ -4513,7 +4516,9 @@ pub async fn events_cursor_walk_matches_page_number_walk_under_filters<S: Store>
         EventQuery::tenant(&tenant).code(a.clone()),
         EventQuery::tenant(&other).code(b.clone()),
         EventQuery::tenant(&tenant).client_id(client),
-        EventQuery::tenant(&tenant).code(a.clone()).client_id(client),
+        EventQuery::tenant(&tenant)
+            .code(a.clone())
+            .client_id(client),
     ];
     for query in &queries {
         let (all, total) = ok(store.events(ENV, query, page(1, 100)).await, "events");
@@ -4543,7 +4548,10 @@ pub async fn events_cursor_walk_matches_page_number_walk_under_filters<S: Store>
         .take(2)
         .cloned()
         .collect();
-    assert_eq!(items, want, "code only: the two newest matches below the cursor");
+    assert_eq!(
+        items, want,
+        "code only: the two newest matches below the cursor"
+    );
 }
 
 /// The events total under tenant and code filters grows by exactly one per recorded event of
@@ -4567,7 +4575,11 @@ pub async fn events_totals_stay_exact_as_events_are_recorded<S: Store>(store: &S
             "record_event",
         );
         assert_eq!(totals(&tenant_only).await, n, "every event of the tenant");
-        assert_eq!(totals(&both).await, n - n / 5, "the tenant's events of the code");
+        assert_eq!(
+            totals(&both).await,
+            n - n / 5,
+            "the tenant's events of the code"
+        );
     }
 }
 

@@ -18,7 +18,8 @@ use uuid::Uuid;
 use super::{
     Advance, ApplicationStore, AuditStore, Counted, CounterStore, FamilyId, Key, Mark,
     OneTimeEntry, OneTimeStore, OrganizationStore, RefreshState, RefreshTokenRecord,
-    RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore, event_after, newest_after,
+    RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore, event_after,
+    newest_after,
 };
 use crate::audit::{Event, EventQuery, NewEvent};
 use crate::directory::{

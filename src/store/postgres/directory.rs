@@ -648,7 +648,9 @@ impl OrganizationStore for PostgresStore {
             columns: ORG_COLUMNS,
             order: "inserted_at DESC, id DESC",
             params,
-            after: after.is_some().then(|| "(inserted_at, id) < ($2, $3)".to_owned()),
+            after: after
+                .is_some()
+                .then(|| "(inserted_at, id) < ($2, $3)".to_owned()),
             total: None,
         };
         self.page(list, page, rows::organization).await
@@ -768,7 +770,9 @@ impl UserStore for PostgresStore {
             order: "inserted_at DESC, id DESC",
             params,
             // users_newest (env, org, inserted_at DESC, id DESC) serves the row comparison.
-            after: after.is_some().then(|| "(inserted_at, id) < ($3, $4)".to_owned()),
+            after: after
+                .is_some()
+                .then(|| "(inserted_at, id) < ($3, $4)".to_owned()),
             total: Some(
                 "COALESCE((SELECT n FROM {schema}.user_counts WHERE env = $1 AND org = $2), 0)"
                     .to_owned(),
@@ -896,7 +900,9 @@ impl ApplicationStore for PostgresStore {
             columns: APP_COLUMNS,
             order: "inserted_at DESC, client_id DESC",
             params,
-            after: after.is_some().then(|| "(inserted_at, client_id) < ($3, $4)".to_owned()),
+            after: after
+                .is_some()
+                .then(|| "(inserted_at, client_id) < ($3, $4)".to_owned()),
             total: None,
         };
         self.page(list, page, rows::application).await

@@ -750,8 +750,8 @@ impl AuditStore for SqliteStore {
         // Tenant and code alone (or nothing): the sum of at most 16 count shards kept by the
         // events_counted trigger, '' for an unset filter. Client or identity-provider filters
         // count their matches.
-        let total = (query.client_id.is_none() && query.saml_identity_provider_id.is_none())
-            .then(|| {
+        let total =
+            (query.client_id.is_none() && query.saml_identity_provider_id.is_none()).then(|| {
                 (
                     "SELECT COALESCE(sum(n), 0) AS total FROM event_counts \
                      WHERE env = ?1 AND tenant_domain = ?2 AND event_code = ?3"
