@@ -4390,8 +4390,7 @@ pub async fn users_cursor_never_reaches_another_organization<S: Store>(store: &S
 /// The users total is exact after every insert (`insert_user`, `insert_account`) and delete
 /// (`delete_account`), unchanged by refused writes, and agrees with the users listed.
 pub async fn users_total_stays_exact_across_inserts_and_deletes<S: Store>(store: &S) {
-    let org = fresh_org(store, ENV, "user-total").await;
-    let org = &org;
+    let org = &fresh_org(store, ENV, "user-total").await;
     let total = |n: u64| async move {
         let (items, t) = ok(store.list_users(ENV, org, page(1, 100)).await, "list_users");
         assert_eq!(t, n, "the total");
@@ -4404,12 +4403,12 @@ pub async fn users_total_stays_exact_across_inserts_and_deletes<S: Store>(store:
     let (c, _) = fresh_account(store, ENV, org).await;
     total(3).await;
     // A refused insert counts nothing.
-    let twin = user(ENV, &org, &a.profile.email, T0);
+    let twin = user(ENV, org, &a.profile.email, T0);
     let refused = store
-        .insert_user(ENV, &twin, &event("USER_CREATED", &org, T0))
+        .insert_user(ENV, &twin, &event("USER_CREATED", org, T0))
         .await;
     assert_eq!(Outcome::of(&refused), Outcome::AlreadyExists("email"));
-    let (twin, creds) = account(ENV, &org);
+    let (twin, creds) = account(ENV, org);
     let twin = User {
         profile: crate::directory::Profile {
             email: b.profile.email.clone(),
@@ -4424,7 +4423,7 @@ pub async fn users_total_stays_exact_across_inserts_and_deletes<S: Store>(store:
     total(3).await;
     ok(
         store
-            .delete_account(ENV, &org, b.id, &account_event("ACCOUNT_DELETED", &b))
+            .delete_account(ENV, org, b.id, &account_event("ACCOUNT_DELETED", &b))
             .await,
         "delete_account",
     );
@@ -4432,23 +4431,23 @@ pub async fn users_total_stays_exact_across_inserts_and_deletes<S: Store>(store:
     // A user without credentials is deleted (and uncounted) the same way.
     ok(
         store
-            .delete_account(ENV, &org, a.id, &account_event("ACCOUNT_DELETED", &a))
+            .delete_account(ENV, org, a.id, &account_event("ACCOUNT_DELETED", &a))
             .await,
         "delete_account",
     );
     let missing = store
-        .delete_account(ENV, &org, a.id, &account_event("ACCOUNT_DELETED", &a))
+        .delete_account(ENV, org, a.id, &account_event("ACCOUNT_DELETED", &a))
         .await;
     assert_eq!(Outcome::of(&missing), Outcome::NotFound, "deleted twice");
     total(1).await;
     ok(
         store
-            .delete_account(ENV, &org, c.id, &account_event("ACCOUNT_DELETED", &c))
+            .delete_account(ENV, org, c.id, &account_event("ACCOUNT_DELETED", &c))
             .await,
         "delete_account",
     );
     total(0).await;
-    fresh_user(store, ENV, &org).await;
+    fresh_user(store, ENV, org).await;
     total(1).await;
 }
 

@@ -42,13 +42,16 @@ fn newest(at: OffsetDateTime, id: Uuid) -> Newest {
     Reverse((at, id))
 }
 
+/// One page of index entries, and the index's length.
+type IndexPage<'a, T> = (Vec<&'a (Newest, T)>, u64);
+
 /// The page `page` of an ordered index (by number, or by keyset after the page's cursor), and
 /// the index's length.
 fn page_of<'a, T: 'a, I>(
     index: I,
     len: usize,
     page: PageRequest,
-) -> Result<(Vec<&'a (Newest, T)>, u64), StoreError>
+) -> Result<IndexPage<'a, T>, StoreError>
 where
     I: Iterator<Item = &'a (Newest, T)>,
 {
