@@ -1,10 +1,10 @@
 -- idcore PostgreSQL schema, version 5: list totals kept up to date instead of counted, so a
 -- list answers its total in O(1) however long it is.
 --
--- The tables are locked while the counts are back-filled, so no write of an older process can
--- slip between the back-fill and the first maintained write (migrations run in one
--- transaction; the locks go with its commit).
-LOCK TABLE {schema}.users, {schema}.events IN SHARE MODE;
+-- The counts are back-filled from the rows in the migration's transaction. Processes of an
+-- older idcore do not maintain them: stop their writers before migrating, or a user or event
+-- they write meanwhile is missing from the totals. (`LOCK TABLE` would make that automatic,
+-- but the schema avoids it so CockroachDB and YugabyteDB could run it.)
 
 -- Users per organization: written in the same transaction as every insert and delete of a
 -- user (one upserted row per organization).
