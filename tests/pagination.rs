@@ -3,7 +3,7 @@
 mod common;
 
 use common::{assert_invalid, fixture, organization};
-use idcore::page::{DEFAULT_PER_PAGE, MAX_PER_PAGE, Pagination};
+use idcore::page::{Cursor, DEFAULT_PER_PAGE, MAX_PER_PAGE, Pagination};
 use idcore::{FieldProblem, Identity, MemoryStore, NewUser, PageRequest};
 use serde_json::json;
 use time::Duration;
@@ -227,4 +227,79 @@ async fn users_page_like_organizations() {
         .expect("list");
     assert!(past.data.is_empty());
     assert_eq!(past.pagination, pagination(5, 0, 8, 3, 3));
+}
+
+#[tokio::test]
+async fn following_next_cursor_reads_the_pages_that_page_numbers_read() {
+    let identity = with_organizations(17).await;
+    let orgs = identity.organizations();
+    let mut request = PageRequest::new(1, 8).expect("valid page");
+    for page in 1..=3 {
+        let by_cursor = orgs.list(request).await.expect("list");
+        let by_number = orgs
+            .list(PageRequest::new(page, 8).expect("valid page"))
+            .await
+            .expect("list");
+        assert_eq!(by_cursor.data, by_number.data, "page {page}");
+        assert_eq!(by_cursor.pagination, by_number.pagination, "page {page}");
+        assert_eq!(by_cursor.total, 17, "page {page}");
+        assert_eq!(by_cursor.next_cursor, by_number.next_cursor, "page {page}");
+        match by_cursor.next_cursor {
+            Some(cursor) => {
+                let next = by_cursor.pagination.next_page;
+                request = PageRequest::new(next, 8).expect("valid page").after(cursor);
+            }
+            None => assert_eq!(page, 3, "only the last page has no next cursor"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn next_cursor_is_serialized_and_parses_back() {
+    let identity = with_organizations(3).await;
+    let list = identity
+        .organizations()
+        .list(PageRequest::new(1, 2).expect("valid page"))
+        .await
+        .expect("list");
+    let json = serde_json::to_value(&list).expect("json");
+    let text = json["next_cursor"].as_str().expect("a next cursor string");
+    assert!(
+        text.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "URL-safe: {text}"
+    );
+    let cursor: Cursor = text.parse().expect("a cursor");
+    assert_eq!(Some(cursor), list.next_cursor);
+    let back: idcore::List<serde_json::Value> = serde_json::from_value(json).expect("a list");
+    assert_eq!(back.next_cursor, list.next_cursor);
+}
+
+#[tokio::test]
+async fn a_cursor_of_another_list_or_a_malformed_one_is_an_invalid_cursor() {
+    let f = fixture();
+    let org = organization(&f.identity, "Misapret").await;
+    let orgs = f
+        .identity
+        .organizations()
+        .list(PageRequest::new(1, 1).expect("valid page"))
+        .await
+        .expect("list");
+    assert!(orgs.next_cursor.is_none(), "one organization: one page");
+    let events_cursor = Cursor::event(1);
+    let request = PageRequest::new(2, 8)
+        .expect("valid page")
+        .after(events_cursor);
+    let problem = FieldProblem::Format("not a cursor of this list");
+    assert_invalid(
+        f.identity.users(&org).list(request).await,
+        "cursor",
+        problem.clone(),
+    );
+    assert_invalid(
+        f.identity.organizations().list(request).await,
+        "cursor",
+        problem.clone(),
+    );
+    assert_invalid("AQQ".parse::<Cursor>(), "cursor", problem);
 }
