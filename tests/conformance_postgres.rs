@@ -422,6 +422,62 @@ mod postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schema_from_before_migration_5_gets_its_totals_back_filled() {
+        use idcore::store::conformance as suite;
+        let fresh = fresh!();
+        let org = suite::fresh_domain("counts");
+        for _ in 0..3 {
+            let user = suite::user(PRODUCTION, &org, &suite::fresh_email("counts"), suite::T0);
+            fresh
+                .store
+                .insert_user(
+                    PRODUCTION,
+                    &user,
+                    &suite::event("USER_CREATED", &org, suite::T0),
+                )
+                .await
+                .expect("inserted");
+        }
+        // Back to schema version 4: no count tables.
+        let client = fresh.store.pool().get().await.expect("a connection");
+        let schema = fresh.store.schema();
+        client
+            .batch_execute(&format!(
+                "DROP TABLE \"{schema}\".user_counts; DROP TABLE \"{schema}\".event_counts; \
+                 DELETE FROM \"{schema}\".idcore_migrations WHERE version = 5;"
+            ))
+            .await
+            .expect("downgraded");
+        drop(client);
+        fresh.store.migrate().await.expect("migration 5 applies");
+        let (users, total) = fresh
+            .store
+            .list_users(PRODUCTION, &org, page(1, 2))
+            .await
+            .expect("listed");
+        assert_eq!(
+            (users.len(), total),
+            (2, 3),
+            "the users counted from the rows"
+        );
+        let tenant = EventQuery::tenant(&org);
+        let (_, events) = fresh
+            .store
+            .events(PRODUCTION, &tenant, page(1, 1))
+            .await
+            .expect("events");
+        assert_eq!(events, 3, "the events counted from the rows");
+        let code = tenant.code(EventCode::USER_CREATED);
+        let (_, events) = fresh
+            .store
+            .events(PRODUCTION, &code, page(1, 1))
+            .await
+            .expect("events");
+        assert_eq!(events, 3, "the events of the code counted from the rows");
+        fresh.drop_schema().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrating_a_brand_new_schema_from_several_processes_at_once_works() {
         let Ok(url) = std::env::var(URL_VAR) else {
             return;

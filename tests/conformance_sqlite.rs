@@ -16,14 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration as StdDuration, Instant, SystemTime};
 
+use idcore::audit::{EventCode, EventQuery};
 use idcore::directory::{ApplicationScope, Environment};
 use idcore::page::PageRequest;
 use idcore::store::conformance::{self, T0, at};
 use idcore::store::sqlite::rusqlite::Connection;
 use idcore::store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use idcore::store::{
-    ApplicationStore, CounterStore, CredentialStore, Mark, OneTimeStore, OrganizationStore,
-    RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore,
+    ApplicationStore, AuditStore, CounterStore, CredentialStore, Mark, OneTimeStore,
+    OrganizationStore, RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore,
 };
 use time::Duration;
 use tokio::sync::Barrier;
@@ -243,6 +244,48 @@ async fn a_database_from_before_migration_4_is_upgraded_and_its_users_stay_activ
     assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3, 4, 5]);
     let read = store.user(ENV, &org, user.id).await.expect("read");
     assert_eq!(read, Some(user), "an existing user stays active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_from_before_migration_5_gets_its_totals_back_filled() {
+    let db = TempDb::new("counts");
+    let store = db.store().await;
+    let org = conformance::fresh_domain("counts");
+    for _ in 0..3 {
+        let user = conformance::user(ENV, &org, &conformance::fresh_email("counts"), T0);
+        store
+            .insert_user(ENV, &user, &conformance::event("USER_CREATED", &org, T0))
+            .await
+            .expect("inserted");
+    }
+    // Back to schema version 4: no count tables, no triggers.
+    db.raw()
+        .execute_batch(
+            "DROP TRIGGER users_counted; DROP TRIGGER users_uncounted; \
+             DROP TRIGGER events_counted; DROP TABLE user_counts; DROP TABLE event_counts; \
+             DELETE FROM idcore_migrations WHERE version = 5;",
+        )
+        .expect("downgraded");
+    store.migrate().await.expect("migration 5 applies");
+    assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3, 4, 5]);
+    let (users, total) = store
+        .list_users(ENV, &org, page(1, 2))
+        .await
+        .expect("listed");
+    assert_eq!(
+        (users.len(), total),
+        (2, 3),
+        "the users counted from the rows"
+    );
+    let tenant = EventQuery::tenant(&org);
+    let (_, events) = store
+        .events(ENV, &tenant, page(1, 1))
+        .await
+        .expect("events");
+    assert_eq!(events, 3, "the events counted from the rows");
+    let code = tenant.code(EventCode::USER_CREATED);
+    let (_, events) = store.events(ENV, &code, page(1, 1)).await.expect("events");
+    assert_eq!(events, 3, "the events of the code counted from the rows");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

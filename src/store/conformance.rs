@@ -4582,6 +4582,45 @@ pub async fn events_totals_stay_exact_as_events_are_recorded<S: Store>(store: &S
     }
 }
 
+/// 64 concurrent `record_event` calls of one tenant and code, and 32 concurrent user inserts of
+/// one organization: every write succeeds (retrying transient conflicts) and every total counts
+/// each of them exactly once.
+pub async fn totals_stay_exact_under_concurrent_writers<S: Store + Clone>(store: &S) {
+    let tenant = fresh_org(store, ENV, "total-race").await;
+    let code = EventCode::parse("CONFORMANCE_TOTAL_RACE").expect("an event code");
+    let results = race(64, |_| {
+        let store = store.clone();
+        let ev = event(code.as_str(), &tenant, T0);
+        async move { Outcome::of(&retried(|| store.record_event(ENV, &ev)).await) }
+    })
+    .await;
+    assert_eq!(count(&results, |r| *r == Outcome::Ok), 64, "{results:?}");
+    let results = race(32, |_| {
+        let store = store.clone();
+        let u = user(ENV, &tenant, &fresh_email("total-race"), T0);
+        let ev = event("USER_CREATED", &tenant, T0).user(u.id, &u.profile.email);
+        async move { Outcome::of(&retried(|| store.insert_user(ENV, &u, &ev)).await) }
+    })
+    .await;
+    assert_eq!(count(&results, |r| *r == Outcome::Ok), 32, "{results:?}");
+    let by_code = EventQuery::tenant(&tenant).code(code.clone());
+    let (_, total) = ok(store.events(ENV, &by_code, page(1, 1)).await, "events");
+    assert_eq!(total, 64, "every event of the code once");
+    // The organization's creation, 64 events and 32 user creations.
+    let (_, total) = ok(
+        store
+            .events(ENV, &EventQuery::tenant(&tenant), page(1, 1))
+            .await,
+        "events",
+    );
+    assert_eq!(total, 1 + 64 + 32, "every event of the tenant once");
+    let (_, total) = ok(
+        store.list_users(ENV, &tenant, page(1, 1)).await,
+        "list_users",
+    );
+    assert_eq!(total, 32, "every user once");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Everything at once
 // ---------------------------------------------------------------------------------------------
@@ -4695,6 +4734,7 @@ macro_rules! __conformance_checks {
                 events_list_newest_first_with_totals,
                 events_cursor_walk_matches_page_number_walk_under_filters,
                 events_totals_stay_exact_as_events_are_recorded,
+                totals_stay_exact_under_concurrent_writers,
                 organization_writes_record_their_event_atomically,
                 user_writes_record_their_event_atomically,
                 application_writes_record_their_event_atomically,
