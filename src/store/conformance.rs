@@ -4582,6 +4582,152 @@ pub async fn events_totals_stay_exact_as_events_are_recorded<S: Store>(store: &S
     }
 }
 
+/// `list_applications` with a cursor returns the scope's live applications strictly after it
+/// (`inserted_at` descending, ties by `client_id` descending): walking by cursors reads what
+/// walking by page numbers reads, deleted applications left out.
+pub async fn applications_cursor_walk_matches_page_number_walk<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "app-cursor").await;
+    let scope = ApplicationScope::Organization(org.clone());
+    let mut apps: Vec<Application> = [0, 0, 1, 1, 1, 2, 3]
+        .iter()
+        .map(|s| application(ENV, scope.clone(), at(*s)))
+        .collect();
+    for app in &apps {
+        let ev = event("APPLICATION_CREATED", &org, T0).client(app.client_id);
+        ok(
+            store.insert_application(ENV, app, &ev).await,
+            "insert_application",
+        );
+    }
+    let deleted = apps.remove(3);
+    let ev = event("APPLICATION_DELETED", &org, T0).client(deleted.client_id);
+    ok(
+        store
+            .delete_application(ENV, deleted.client_id, at(10), &ev)
+            .await,
+        "delete_application",
+    );
+    sort_newest_first(&mut apps, |a| (a.inserted_at, a.client_id.as_uuid()));
+    let ids =
+        |items: &[Application]| -> Vec<ClientId> { items.iter().map(|a| a.client_id).collect() };
+    let cursor = |a: &Application| {
+        Cursor::newest(ListKind::Applications, a.inserted_at, a.client_id.as_uuid())
+            .expect("a stored instant fits a cursor")
+    };
+    for per in [1, 2, 4] {
+        let mut by_number = Vec::new();
+        for n in 1.. {
+            let (items, total) = ok(
+                store.list_applications(ENV, &scope, page(n, per)).await,
+                "list_applications",
+            );
+            assert_eq!(total, apps.len() as u64, "the live total");
+            if items.is_empty() {
+                break;
+            }
+            by_number.extend(items);
+        }
+        let (mut by_cursor, _) = ok(
+            store.list_applications(ENV, &scope, page(1, per)).await,
+            "list_applications",
+        );
+        let mut last = by_cursor.last().map(cursor);
+        let mut n = 1;
+        while let Some(c) = last {
+            n += 1;
+            let (items, total) = ok(
+                store
+                    .list_applications(ENV, &scope, page(n, per).after(c))
+                    .await,
+                "list_applications",
+            );
+            assert_eq!(total, apps.len() as u64, "the live total by cursor");
+            last = items.last().map(cursor);
+            by_cursor.extend(items);
+        }
+        assert_eq!(ids(&by_number), ids(&apps), "{per} per page by number");
+        assert_eq!(ids(&by_cursor), ids(&apps), "{per} per page by cursor");
+    }
+}
+
+/// `list_organizations` with a cursor. This check's organizations (with `inserted_at` ties, one
+/// deleted) are ten years older than [`T0`], so they never sit at the head of the list other
+/// checks read. Walking the whole list by cursors reads every live organization once, in
+/// strictly newest-first order, ours among them in order and the deleted one left out; with
+/// [`Isolation::Exclusive`] the walk equals the walk by page numbers.
+pub async fn organizations_cursor_walk_matches_page_number_walk<S: Store>(
+    store: &S,
+    isolation: Isolation,
+) {
+    let base = T0 - Duration::days(3650);
+    let mut orgs: Vec<Organization> = [0, 0, 1, 1, 1, 2]
+        .iter()
+        .map(|s| {
+            organization(
+                ENV,
+                &fresh_domain("org-cursor"),
+                base + Duration::seconds(*s),
+            )
+        })
+        .collect();
+    for org in &orgs {
+        let ev = event("ORGANIZATION_CREATED", &org.domain, org.inserted_at);
+        ok(
+            store.insert_organization(ENV, org, &ev).await,
+            "insert_organization",
+        );
+    }
+    let deleted = orgs.remove(2);
+    let ev = event("ORGANIZATION_DELETED", &deleted.domain, base);
+    ok(
+        store
+            .delete_organization(ENV, &deleted.domain, base, &ev)
+            .await,
+        "delete_organization",
+    );
+    sort_newest_first(&mut orgs, |o| (o.inserted_at, o.id.as_uuid()));
+    let key = |o: &Organization| (o.inserted_at, o.id.as_uuid());
+    let cursor = |o: &Organization| {
+        Cursor::newest(ListKind::Organizations, o.inserted_at, o.id.as_uuid())
+            .expect("a stored instant fits a cursor")
+    };
+    let (mut walked, _) = ok(
+        store.list_organizations(ENV, page(1, 50)).await,
+        "list_organizations",
+    );
+    let mut n = 1;
+    while let Some(c) = walked.last().map(cursor) {
+        n += 1;
+        let (items, _) = ok(
+            store.list_organizations(ENV, page(n, 50).after(c)).await,
+            "list_organizations",
+        );
+        if items.is_empty() {
+            break;
+        }
+        walked.extend(items);
+    }
+    assert!(
+        walked.windows(2).all(|w| key(&w[0]) > key(&w[1])),
+        "strictly newest first, nothing twice"
+    );
+    let ours: Vec<&OrgDomain> = walked
+        .iter()
+        .map(|o| &o.domain)
+        .filter(|d| orgs.iter().any(|o| o.domain == **d) || **d == deleted.domain)
+        .collect();
+    let want: Vec<&OrgDomain> = orgs.iter().map(|o| &o.domain).collect();
+    assert_eq!(ours, want, "ours in order, the deleted one left out");
+    if isolation == Isolation::Exclusive {
+        let (all, total) = ok(
+            store.list_organizations(ENV, page(1, 100)).await,
+            "list_organizations",
+        );
+        assert_eq!(walked, all, "the whole list, by cursors and by number");
+        assert_eq!(total, all.len() as u64, "the live total");
+    }
+}
+
 /// 64 concurrent `record_event` calls of one tenant and code, and 32 concurrent user inserts of
 /// one organization: every write succeeds (retrying transient conflicts) and every total counts
 /// each of them exactly once.
@@ -4735,6 +4881,7 @@ macro_rules! __conformance_checks {
                 events_cursor_walk_matches_page_number_walk_under_filters,
                 events_totals_stay_exact_as_events_are_recorded,
                 totals_stay_exact_under_concurrent_writers,
+                applications_cursor_walk_matches_page_number_walk,
                 organization_writes_record_their_event_atomically,
                 user_writes_record_their_event_atomically,
                 application_writes_record_their_event_atomically,
@@ -4799,7 +4946,8 @@ macro_rules! __conformance_checks {
                 credentials_are_isolated_by_environment;
             isolated:
                 organizations_list_newest_first_with_totals,
-                applications_list_only_their_scope_newest_first;
+                applications_list_only_their_scope_newest_first,
+                organizations_cursor_walk_matches_page_number_walk;
         }
     };
 }
