@@ -115,7 +115,12 @@ async fn setup(url: &str, grants: usize) -> Setup {
             .expect("code");
         let set = identity
             .tokens()
-            .exchange_code(&ClientAuth::public(client), code.expose(), REDIRECT, VERIFIER)
+            .exchange_code(
+                &ClientAuth::public(client),
+                code.expose(),
+                REDIRECT,
+                VERIFIER,
+            )
             .await
             .expect("tokens");
         tokens.push(std::sync::Mutex::new(set.refresh_token));
@@ -172,7 +177,8 @@ async fn throughput(setup: &'static Setup, tasks: usize) {
 }
 
 fn lock(slot: &std::sync::Mutex<Secret>) -> std::sync::MutexGuard<'_, Secret> {
-    slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn main() {
@@ -207,7 +213,12 @@ fn main() {
         b.iter(|| {
             let mut current = lock(slot);
             let set = runtime
-                .block_on(setup.identity.tokens().refresh(&auth, current.expose(), None))
+                .block_on(
+                    setup
+                        .identity
+                        .tokens()
+                        .refresh(&auth, current.expose(), None),
+                )
                 .expect("refresh");
             *current = set.refresh_token;
         })

@@ -627,6 +627,17 @@ impl<'de> Visitor<'de> for StrictVisitor<'_> {
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// 12-bit value → its two base64url characters: encoding looks up two characters at a time.
+const ENCODE2: [[u8; 2]; 4096] = {
+    let mut table = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 0x3f]];
+        i += 1;
+    }
+    table
+};
+
 /// ASCII byte → 6-bit value, or 0xff for bytes outside the base64url alphabet.
 const DECODE: [u8; 256] = {
     let mut table = [0xffu8; 256];
@@ -662,8 +673,8 @@ fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
     let mut octets = out[start..].chunks_exact_mut(8);
     for (c, o) in (&mut sixes).zip(&mut octets) {
         let n = c.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
-        for (i, ch) in o.iter_mut().enumerate() {
-            *ch = ALPHABET[((n >> (42 - 6 * i)) & 0x3f) as usize];
+        for (i, pair) in o.chunks_exact_mut(2).enumerate() {
+            pair.copy_from_slice(&ENCODE2[((n >> (36 - 12 * i)) & 0xfff) as usize]);
         }
     }
     let mut chunks = sixes.remainder().chunks_exact(3);

@@ -1105,7 +1105,7 @@ pub fn sign_pair(
     code: Option<&str>,
     state: Option<&str>,
 ) -> Result<(String, String), Error> {
-    let access_json = serde_json::to_vec(access).map_err(|_| Error::ApiMisuse("access claims"))?;
+    let access_json = access.to_json();
     let access_token = jws::encode(
         &jws::Header::for_key(key).with_typ(TYP_ACCESS),
         &access_json,
@@ -1116,7 +1116,7 @@ pub fn sign_pair(
     id.at_hash = Some(keys::half_hash(alg, access_token.as_bytes()));
     id.c_hash = code.map(|c| keys::half_hash(alg, c.as_bytes()));
     id.s_hash = state.map(|s| keys::half_hash(alg, s.as_bytes()));
-    let id_json = serde_json::to_vec(&*id).map_err(|_| Error::ApiMisuse("id claims"))?;
+    let id_json = id.to_json();
     let id_token = jws::encode(&jws::Header::for_key(key).with_typ(TYP_ID), &id_json, key)
         .map_err(|_| Error::Keys("signing failed"))?;
     Ok((access_token, id_token))
