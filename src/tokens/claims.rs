@@ -413,6 +413,19 @@ mod fast {
         rest.iter().position(|&c| c == b'"').map(|i| at + i)
     }
 
+    /// A scope, borrowed when it is one of OpenID Connect's own (no allocation for them).
+    fn scope(s: &str) -> Cow<'static, str> {
+        match s {
+            "openid" => Cow::Borrowed("openid"),
+            "email" => Cow::Borrowed("email"),
+            "profile" => Cow::Borrowed("profile"),
+            "phone" => Cow::Borrowed("phone"),
+            "address" => Cow::Borrowed("address"),
+            "offline_access" => Cow::Borrowed("offline_access"),
+            other => Cow::Owned(other.to_owned()),
+        }
+    }
+
     pub(super) fn access(json: &[u8]) -> Option<AccessClaims<'static>> {
         // No escapes, no control characters (so no whitespace either) anywhere: one branch-free
         // pass over the text, then strings end at their next quote.
@@ -470,7 +483,7 @@ mod fast {
                     s.eat(b'[')?;
                     if s.eat(b']').is_none() {
                         loop {
-                            scopes.push(Cow::Owned(s.str()?.to_owned()));
+                            scopes.push(scope(s.str()?));
                             if s.eat(b',').is_none() {
                                 s.eat(b']')?;
                                 break;
