@@ -1083,6 +1083,8 @@ impl<'a, S: Store> SignIn<'a, S> {
         self.release(guard, now).await?;
         let assessment = match assessment {
             Ok(a) => a,
+            // The failure counts could not be read: a storage failure, reported as one.
+            Err(e @ Error::Store(_)) => return Err(e),
             Err(_) => {
                 return Err(self
                     .failed(
