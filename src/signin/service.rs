@@ -694,7 +694,9 @@ impl<'a, S: Store> SignIn<'a, S> {
     ///
     /// # Errors
     /// [`Error::SignInFailed`] when the current password is wrong or the account is locked; as
-    /// [`sign_up`](Self::sign_up) for the new password.
+    /// [`sign_up`](Self::sign_up) for the new password. After any error the current password
+    /// still works (the user's tokens are revoked before the new password is stored, so some may
+    /// already be revoked); a retry finishes the change.
     pub async fn change_password(
         &self,
         user_id: UserId,
@@ -2149,11 +2151,13 @@ impl<'a, S: Store> SignIn<'a, S> {
             .event(code, now)
             .user(user.id, &user.profile.email)
             .detail("how", how);
-        self.upsert_credentials(user, event, |c| c.password_hash = Some(hash.clone()))
-            .await?;
+        // Tokens first: a failure anywhere leaves the old password in place (a retry does it
+        // all), never the new password with the old tokens alive.
         self.identity
             .tokens()
             .revoke_user(self.org, user.id, now)
+            .await?;
+        self.upsert_credentials(user, event, |c| c.password_hash = Some(hash.clone()))
             .await
     }
 
