@@ -262,6 +262,22 @@ impl<'a, S: Store> Tokens<'a, S> {
             Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
             Err(e) => return Err(e),
         };
+        // A code whose authentication predates a revocation of the user's or the client's
+        // tokens (password change, global sign-out, disable, client revocation) is dead too:
+        // otherwise a sign-in under way during a password change would outlive it.
+        let subject = Subject {
+            jti: payload.grant,
+            grant: payload.grant,
+            user_id: payload.user_id,
+            client_id: payload.client_id,
+            issued_at: OffsetDateTime::from_unix_timestamp(payload.auth_time)
+                .map_err(|_| Error::InvalidGrant)?,
+        };
+        match self.check_revocations(&subject).await {
+            Ok(()) => {}
+            Err(Error::InvalidToken(_)) => return Err(Error::InvalidGrant),
+            Err(e) => return Err(e),
+        }
         let family = FamilyId(payload.grant);
         let grant = Grant {
             org: &payload.org,
