@@ -23,6 +23,7 @@ use crate::directory::{
 };
 use crate::error::{Resource, TokenProblem};
 use crate::identity::Identity;
+use crate::join::join2;
 use crate::secret::Secret;
 use crate::store::tokens::Revocation;
 use crate::store::{
@@ -366,13 +367,16 @@ impl<'a, S: Store> Tokens<'a, S> {
     ) -> Result<TokenSet, Error> {
         let env = self.env();
         let store = self.identity.store();
-        let app = self.authenticate(client).await?;
         let presented = Secret::from_presented(refresh_token).digest();
+        // Independent reads, issued together; the client's answer is looked at first.
+        let (app, record) = join2(
+            self.authenticate(client),
+            store.refresh_token(env, &presented),
+        )
+        .await;
+        let app = app?;
         let now = self.identity.now();
-        let record = store
-            .refresh_token(env, &presented)
-            .await?
-            .ok_or(Error::InvalidGrant)?;
+        let record = record?.ok_or(Error::InvalidGrant)?;
         if record.client_id != app.client_id {
             return Err(Error::InvalidGrant);
         }
