@@ -44,6 +44,7 @@ pub mod config;
 pub mod directory;
 mod error;
 mod identity;
+mod join;
 pub mod mail;
 pub mod page;
 pub mod protocol;

@@ -868,3 +868,29 @@ async fn a_revoked_grant_kills_its_id_tokens() {
         TokenProblem::Revoked
     );
 }
+
+#[tokio::test]
+async fn a_code_minted_before_a_global_sign_out_cannot_be_redeemed() {
+    let f = fixture().await;
+    let code = f.code().await;
+    f.clock.advance(Duration::seconds(1));
+    f.identity
+        .tokens()
+        .global_sign_out(&f.org, f.user.id)
+        .await
+        .unwrap();
+    f.clock.advance(Duration::seconds(2));
+    let exchange = f
+        .identity
+        .tokens()
+        .exchange_code(&f.auth(), &code, REDIRECT, VERIFIER)
+        .await;
+    assert!(matches!(exchange, Err(Error::InvalidGrant)), "{exchange:?}");
+    // A sign-in after the sign-out gets a code that works.
+    let set = f.tokens().await;
+    f.identity
+        .tokens()
+        .verify_live(&set.access_token)
+        .await
+        .unwrap();
+}

@@ -12,6 +12,7 @@ use super::organizations::Organizations;
 use crate::audit::{EventCode, NewEvent};
 use crate::error::{Error, Resource};
 use crate::identity::Identity;
+use crate::join::join2;
 use crate::page::{List, ListKind, PageRequest};
 use crate::store::{Store, StoreError};
 
@@ -408,12 +409,16 @@ impl<'a, S: Store> Users<'a, S> {
     /// [`Error::NotFound`] if there is no such user in this organization, [`Error::Store`] when
     /// the store fails.
     pub async fn retrieve(&self, id: UserId) -> Result<User, Error> {
-        self.require_org().await?;
-        self.identity
-            .store()
-            .user(self.identity.environment(), self.org, id)
-            .await?
-            .ok_or(Error::NotFound(Resource::User))
+        // Two independent reads, issued together; the organization's answer comes first.
+        let (org, user) = join2(
+            self.require_org(),
+            self.identity
+                .store()
+                .user(self.identity.environment(), self.org, id),
+        )
+        .await;
+        org?;
+        user?.ok_or(Error::NotFound(Resource::User))
     }
 
     /// The user with this e-mail address (compared case-insensitively).

@@ -516,10 +516,11 @@ impl<'a, S: Store> SignIn<'a, S> {
                 .code_failed("address already verified", Some(&user), Some(&guard), now)
                 .await);
         }
-        if let Err(why) = self
+        let checked = self
             .check_email_code(Purpose::VerifyEmail, &user, &email, "", code, now)
-            .await?
-        {
+            .await;
+        let (checked, guard) = self.unless_failed(checked, guard, now).await?;
+        if let Err(why) = checked {
             return Err(self.code_failed(why, Some(&user), Some(&guard), now).await);
         }
         self.release(guard, now).await?;
@@ -608,10 +609,11 @@ impl<'a, S: Store> SignIn<'a, S> {
                 return Err(self.code_failed(why, Some(&user), None, now).await);
             }
         };
-        if let Err(why) = self
+        let checked = self
             .check_email_code(Purpose::ChangeEmail, &user, &email, "", code, now)
-            .await?
-        {
+            .await;
+        let (checked, guard) = self.unless_failed(checked, guard, now).await?;
+        if let Err(why) = checked {
             return Err(self.code_failed(why, Some(&user), Some(&guard), now).await);
         }
         self.release(guard, now).await?;
@@ -692,7 +694,9 @@ impl<'a, S: Store> SignIn<'a, S> {
     ///
     /// # Errors
     /// [`Error::SignInFailed`] when the current password is wrong or the account is locked; as
-    /// [`sign_up`](Self::sign_up) for the new password.
+    /// [`sign_up`](Self::sign_up) for the new password. After any error the current password
+    /// still works (the user's tokens are revoked before the new password is stored, so some may
+    /// already be revoked); a retry finishes the change.
     pub async fn change_password(
         &self,
         user_id: UserId,
@@ -837,8 +841,12 @@ impl<'a, S: Store> SignIn<'a, S> {
                 return Err(self.enrolment_failed(why, &user, None, now).await);
             }
         };
-        let secret = keys.open_totp(&pending.sealed_secret, &self.totp_aad(user_id))?;
-        if let Err(why) = self.check_totp_secret(user_id, &secret, code, now).await? {
+        let checked = match keys.open_totp(&pending.sealed_secret, &self.totp_aad(user_id)) {
+            Ok(secret) => self.check_totp_secret(user_id, &secret, code, now).await,
+            Err(e) => Err(e),
+        };
+        let (checked, guard) = self.unless_failed(checked, guard, now).await?;
+        if let Err(why) = checked {
             return Err(self.enrolment_failed(why, &user, Some(&guard), now).await);
         }
         self.release(guard, now).await?;
@@ -1077,6 +1085,8 @@ impl<'a, S: Store> SignIn<'a, S> {
         self.release(guard, now).await?;
         let assessment = match assessment {
             Ok(a) => a,
+            // The failure counts could not be read: a storage failure, reported as one.
+            Err(e @ Error::Store(_)) => return Err(e),
             Err(_) => {
                 return Err(self
                     .failed(
@@ -1416,8 +1426,8 @@ impl<'a, S: Store> SignIn<'a, S> {
             }
         };
         let checked = match factor {
-            Factor::Totp(code) => self.check_totp(&creds, code, now).await?,
-            Factor::RecoveryCode(code) => self.use_recovery_code(&user, &creds, code, now).await?,
+            Factor::Totp(code) => self.check_totp(&creds, code, now).await,
+            Factor::RecoveryCode(code) => self.use_recovery_code(&user, &creds, code, now).await,
             Factor::EmailCode(code) => {
                 let binding = payload.flow_id.to_string();
                 self.check_email_code(
@@ -1428,10 +1438,11 @@ impl<'a, S: Store> SignIn<'a, S> {
                     code,
                     now,
                 )
-                .await?
+                .await
             }
-            Factor::HostVerified => Ok(()),
+            Factor::HostVerified => Ok(Ok(())),
         };
+        let (checked, guard) = self.unless_failed(checked, guard, now).await?;
         if let Err(why) = checked {
             return Err(self
                 .failed(
@@ -1902,15 +1913,35 @@ impl<'a, S: Store> SignIn<'a, S> {
         }))
     }
 
-    /// Gives a successful guess's reservations back.
+    /// Gives a successful guess's reservations back. Both are tried: a failure to give one back
+    /// does not keep the other.
     async fn release(&self, guard: Guard, now: OffsetDateTime) -> Result<(), Error> {
         let env = self.identity.environment();
         let store = self.identity.store();
-        store.decrement(env, &guard.user, now).await?;
+        let user = store.decrement(env, &guard.user, now).await;
         if let Some(ip) = &guard.ip {
             store.decrement(env, ip, now).await?;
         }
+        user?;
         Ok(())
+    }
+
+    /// The answer of a factor check that could not finish (a store or key error): the guess
+    /// was not evaluated, or was right, so its reservations are given back (best effort) before
+    /// the error is returned — a failing store must not lock the account.
+    async fn unless_failed<T>(
+        &self,
+        checked: Result<T, Error>,
+        guard: Guard,
+        now: OffsetDateTime,
+    ) -> Result<(T, Guard), Error> {
+        match checked {
+            Ok(c) => Ok((c, guard)),
+            Err(e) => {
+                let _ = self.release(guard, now).await;
+                Err(e)
+            }
+        }
     }
 
     async fn assess(
@@ -2120,11 +2151,13 @@ impl<'a, S: Store> SignIn<'a, S> {
             .event(code, now)
             .user(user.id, &user.profile.email)
             .detail("how", how);
-        self.upsert_credentials(user, event, |c| c.password_hash = Some(hash.clone()))
-            .await?;
+        // Tokens first: a failure anywhere leaves the old password in place (a retry does it
+        // all), never the new password with the old tokens alive.
         self.identity
             .tokens()
             .revoke_user(self.org, user.id, now)
+            .await?;
+        self.upsert_credentials(user, event, |c| c.password_hash = Some(hash.clone()))
             .await
     }
 

@@ -99,6 +99,202 @@ impl AccessClaims<'_> {
     }
 }
 
+impl AccessClaims<'_> {
+    /// The claims as compact JSON: exactly the bytes `serde_json::to_vec` writes, written
+    /// directly (strings are copied whole unless they need escaping).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut w = write::Json::with_capacity(512);
+        w.str("iss", &self.iss);
+        w.uuid("sub", &self.sub.as_uuid());
+        w.str("aud", &self.aud);
+        w.uuid("cid", &self.cid.as_uuid());
+        w.str("dbs", self.dbs.as_str());
+        w.int("exp", self.exp);
+        w.int("iat", self.iat);
+        w.int("nbf", self.nbf);
+        w.uuid("jti", &self.jti);
+        w.str("jtt", &self.jtt);
+        w.strs("scp", self.scp.iter().map(|s| s.as_ref()));
+        w.str("tnt", self.tnt.as_str());
+        w.int("ver", i64::from(self.ver));
+        w.uuid("uid", &self.uid.as_uuid());
+        w.int("auth_time", self.auth_time);
+        w.uuid("gid", &self.gid);
+        w.finish()
+    }
+}
+
+impl IdClaims<'_> {
+    /// The claims as compact JSON: exactly the bytes `serde_json::to_vec` writes (absent
+    /// optional claims omitted, profile claims flattened), written directly.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut w = write::Json::with_capacity(768);
+        w.str("iss", &self.iss);
+        w.uuid("sub", &self.sub.as_uuid());
+        w.uuid("aud", &self.aud.as_uuid());
+        w.uuid("azp", &self.azp.as_uuid());
+        w.uuid("cid", &self.cid.as_uuid());
+        w.str("dbs", self.dbs.as_str());
+        w.int("exp", self.exp);
+        w.int("iat", self.iat);
+        w.int("nbf", self.nbf);
+        w.uuid("jti", &self.jti);
+        w.str("jtt", &self.jtt);
+        w.str("tnt", self.tnt.as_str());
+        w.int("ver", i64::from(self.ver));
+        w.int("auth_time", self.auth_time);
+        w.uuid("gid", &self.gid);
+        w.opt_str("nonce", self.nonce.as_deref());
+        w.opt_str("at_hash", self.at_hash.as_deref());
+        w.opt_str("c_hash", self.c_hash.as_deref());
+        w.opt_str("s_hash", self.s_hash.as_deref());
+        if !self.amr.is_empty() {
+            w.strs("amr", self.amr.iter().map(String::as_str));
+        }
+        let p = &self.profile;
+        w.opt_str("email", p.email.as_deref());
+        w.opt_bool("email_verified", p.email_verified);
+        w.opt_str("name", p.name.as_deref());
+        w.opt_str("given_name", p.given_name.as_deref());
+        w.opt_str("family_name", p.family_name.as_deref());
+        w.opt_str("middle_name", p.middle_name.as_deref());
+        w.opt_str("nickname", p.nickname.as_deref());
+        w.opt_str("preferred_username", p.preferred_username.as_deref());
+        w.opt_str("profile", p.profile.as_deref());
+        w.opt_str("picture", p.picture.as_deref());
+        w.opt_str("website", p.website.as_deref());
+        w.opt_str("gender", p.gender.as_deref());
+        w.opt_str("birthdate", p.birthdate.as_deref());
+        w.opt_str("zoneinfo", p.zoneinfo.as_deref());
+        w.opt_str("locale", p.locale.as_deref());
+        w.opt_str("phone_number", p.phone_number.as_deref());
+        w.opt_bool("phone_number_verified", p.phone_number_verified);
+        if let Some(at) = p.updated_at {
+            w.int("updated_at", at);
+        }
+        w.finish()
+    }
+}
+
+/// A compact JSON object writer that produces serde_json's exact bytes for the claim types.
+mod write {
+    use uuid::Uuid;
+
+    pub(super) struct Json {
+        buf: Vec<u8>,
+    }
+
+    impl Json {
+        pub(super) fn with_capacity(n: usize) -> Self {
+            let mut buf = Vec::with_capacity(n);
+            buf.push(b'{');
+            Self { buf }
+        }
+
+        fn key(&mut self, key: &str) {
+            if self.buf.len() > 1 {
+                self.buf.push(b',');
+            }
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(key.as_bytes());
+            self.buf.extend_from_slice(b"\":");
+        }
+
+        pub(super) fn str(&mut self, key: &str, value: &str) {
+            self.key(key);
+            escaped(&mut self.buf, value);
+        }
+
+        pub(super) fn opt_str(&mut self, key: &str, value: Option<&str>) {
+            if let Some(v) = value {
+                self.str(key, v);
+            }
+        }
+
+        pub(super) fn opt_bool(&mut self, key: &str, value: Option<bool>) {
+            if let Some(v) = value {
+                self.key(key);
+                self.buf
+                    .extend_from_slice(if v { b"true" } else { b"false" });
+            }
+        }
+
+        pub(super) fn uuid(&mut self, key: &str, value: &Uuid) {
+            self.key(key);
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            self.buf.push(b'"');
+            self.buf
+                .extend_from_slice(value.hyphenated().encode_lower(&mut text).as_bytes());
+            self.buf.push(b'"');
+        }
+
+        pub(super) fn int(&mut self, key: &str, value: i64) {
+            self.key(key);
+            if value < 0 {
+                self.buf.push(b'-');
+            }
+            let mut digits = [0u8; 20];
+            let mut n = value.unsigned_abs();
+            let mut at = digits.len();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            self.buf.extend_from_slice(&digits[at..]);
+        }
+
+        pub(super) fn strs<'a>(&mut self, key: &str, values: impl Iterator<Item = &'a str>) {
+            self.key(key);
+            self.buf.push(b'[');
+            for (i, v) in values.enumerate() {
+                if i > 0 {
+                    self.buf.push(b',');
+                }
+                escaped(&mut self.buf, v);
+            }
+            self.buf.push(b']');
+        }
+
+        pub(super) fn finish(mut self) -> Vec<u8> {
+            self.buf.push(b'}');
+            self.buf
+        }
+    }
+
+    /// A JSON string, escaped as serde_json escapes it: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
+    /// `\t`, other control characters as `\u00XX`, everything else as is.
+    fn escaped(buf: &mut Vec<u8>, s: &str) {
+        buf.push(b'"');
+        if super::fast::needs_escape(s.as_bytes()) {
+            for &b in s.as_bytes() {
+                match b {
+                    b'"' => buf.extend_from_slice(b"\\\""),
+                    b'\\' => buf.extend_from_slice(b"\\\\"),
+                    0x08 => buf.extend_from_slice(b"\\b"),
+                    0x0c => buf.extend_from_slice(b"\\f"),
+                    b'\n' => buf.extend_from_slice(b"\\n"),
+                    b'\r' => buf.extend_from_slice(b"\\r"),
+                    b'\t' => buf.extend_from_slice(b"\\t"),
+                    0..0x20 => {
+                        const HEX: &[u8; 16] = b"0123456789abcdef";
+                        buf.extend_from_slice(b"\\u00");
+                        buf.push(HEX[usize::from(b >> 4)]);
+                        buf.push(HEX[usize::from(b & 0xf)]);
+                    }
+                    _ => buf.push(b),
+                }
+            }
+        } else {
+            buf.extend_from_slice(s.as_bytes());
+        }
+        buf.push(b'"');
+    }
+}
+
 /// The scanner behind [`AccessClaims::from_json`]: it accepts a strict subset of JSON on which
 /// serde gives the same claims, and answers `None` ("ask serde") for everything else — escapes,
 /// whitespace, unknown or repeated members, non-canonical numbers, other uuid forms.
@@ -194,6 +390,15 @@ mod fast {
         flags != 0 || rest.iter().any(|&c| c < 0x20 || c == b'\\')
     }
 
+    /// Whether `b` holds a byte JSON must escape in a string: `"`, `\\` or a control character.
+    pub(super) fn needs_escape(b: &[u8]) -> bool {
+        let (words, rest) = words(b);
+        let flags = words.fold(0, |acc, x| {
+            acc | below(x, 0x20) | below(x ^ (ONES * 0x5c), 1) | below(x ^ (ONES * 0x22), 1)
+        });
+        flags != 0 || rest.iter().any(|&c| c < 0x20 || c == b'\\' || c == b'"')
+    }
+
     /// The index of the first `"` in `b`.
     pub(super) fn find_quote(b: &[u8]) -> Option<usize> {
         let (words, rest) = words(b);
@@ -206,6 +411,19 @@ mod fast {
             at += 8;
         }
         rest.iter().position(|&c| c == b'"').map(|i| at + i)
+    }
+
+    /// A scope, borrowed when it is one of OpenID Connect's own (no allocation for them).
+    fn scope(s: &str) -> Cow<'static, str> {
+        match s {
+            "openid" => Cow::Borrowed("openid"),
+            "email" => Cow::Borrowed("email"),
+            "profile" => Cow::Borrowed("profile"),
+            "phone" => Cow::Borrowed("phone"),
+            "address" => Cow::Borrowed("address"),
+            "offline_access" => Cow::Borrowed("offline_access"),
+            other => Cow::Owned(other.to_owned()),
+        }
     }
 
     pub(super) fn access(json: &[u8]) -> Option<AccessClaims<'static>> {
@@ -265,7 +483,7 @@ mod fast {
                     s.eat(b'[')?;
                     if s.eat(b']').is_none() {
                         loop {
-                            scopes.push(Cow::Owned(s.str()?.to_owned()));
+                            scopes.push(scope(s.str()?));
                             if s.eat(b',').is_none() {
                                 s.eat(b']')?;
                                 break;
@@ -590,7 +808,79 @@ mod tests {
         assert!(fast::access(&replace(&json, "{\"iss\"", "{ \"iss\"")).is_none());
     }
 
+    fn id_claims(nonce: &str, name: &str) -> IdClaims<'static> {
+        let a = fast::access(&written()).unwrap();
+        IdClaims {
+            iss: a.iss.clone(),
+            sub: a.sub,
+            aud: a.cid,
+            azp: a.cid,
+            cid: a.cid,
+            dbs: Environment::Production,
+            exp: a.exp,
+            iat: a.iat,
+            nbf: a.nbf,
+            jti: a.jti,
+            jtt: Cow::Borrowed(JTT_OPENID),
+            tnt: a.tnt.clone(),
+            ver: 1,
+            auth_time: -5,
+            gid: a.gid,
+            nonce: Some(Cow::Owned(nonce.to_owned())),
+            at_hash: Some("aGFzaA".to_owned()),
+            c_hash: None,
+            s_hash: Some("c3RhdGU".to_owned()),
+            amr: vec!["pwd".to_owned(), "otp".to_owned()],
+            profile: ProfileClaims {
+                email: Some("ada@example.com".to_owned()),
+                email_verified: Some(true),
+                name: Some(name.to_owned()),
+                phone_number_verified: Some(false),
+                updated_at: Some(0),
+                ..ProfileClaims::default()
+            },
+        }
+    }
+
+    #[test]
+    fn claims_are_written_as_serde_writes_them() {
+        let access = fast::access(&written()).unwrap();
+        assert_eq!(access.to_json(), serde_json::to_vec(&access).unwrap());
+        assert_eq!(access.to_json(), written());
+        let id = id_claims("n-0S6_WzA2Mj", "Ada \"the\" Countess\n\u{1}\u{7f}é\\");
+        assert_eq!(id.to_json(), serde_json::to_vec(&id).unwrap());
+        let bare = IdClaims {
+            nonce: None,
+            at_hash: None,
+            s_hash: None,
+            amr: Vec::new(),
+            profile: ProfileClaims::default(),
+            ..id
+        };
+        assert_eq!(bare.to_json(), serde_json::to_vec(&bare).unwrap());
+    }
+
     proptest! {
+        /// Any strings, any numbers: the writer's bytes are serde_json's.
+        #[test]
+        fn the_writer_agrees_with_serde(
+            iss in ".*",
+            scopes in prop::collection::vec(".*", 0..4),
+            exp in any::<i64>(),
+            ver in any::<u32>(),
+            nonce in ".*",
+            name in ".*",
+        ) {
+            let mut access = fast::access(&written()).unwrap();
+            access.iss = Cow::Owned(iss);
+            access.scp = scopes.into_iter().map(Cow::Owned).collect();
+            access.exp = exp;
+            access.ver = ver;
+            prop_assert_eq!(access.to_json(), serde_json::to_vec(&access).unwrap());
+            let id = id_claims(&nonce, &name);
+            prop_assert_eq!(id.to_json(), serde_json::to_vec(&id).unwrap());
+        }
+
         /// The word-at-a-time helpers answer as the plain byte loops do.
         #[test]
         fn the_swar_helpers_agree_with_byte_loops(
@@ -602,6 +892,10 @@ mod tests {
             prop_assert_eq!(
                 fast::has_escape_or_control(&bytes),
                 bytes.iter().any(|&c| c < 0x20 || c == b'\\')
+            );
+            prop_assert_eq!(
+                fast::needs_escape(&bytes),
+                bytes.iter().any(|&c| c < 0x20 || c == b'\\' || c == b'"')
             );
             prop_assert_eq!(
                 fast::find_quote(&bytes),

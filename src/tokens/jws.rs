@@ -284,15 +284,24 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
         return Err(JwsError::Malformed);
     }
     let (h, p, s) = (&raw[..first], &raw[first + 1..last], &raw[last + 1..]);
-    if h.is_empty() || p.is_empty() || p.contains(&b'.') {
+    // A fourth segment would put a `.` inside `p`; `.` is not base64url, so decoding `p` fails
+    // on it and the error is then told apart (not scanning `p` twice on the valid path).
+    if h.is_empty() || p.is_empty() {
         return Err(JwsError::Malformed);
     }
+    let malformed_or = |e: JwsError| {
+        if p.contains(&b'.') {
+            JwsError::Malformed
+        } else {
+            e
+        }
+    };
     if s.is_empty() {
         return Err(JwsError::EmptySignature);
     }
 
     let header_len = decoded_len(h.len())?;
-    let payload_len = decoded_len(p.len())?;
+    let payload_len = decoded_len(p.len()).map_err(malformed_or)?;
     let sig_len = decoded_len(s.len())?;
     let payload_end = header_len + payload_len;
     let mut bytes = vec![0u8; payload_end + sig_len];
@@ -320,7 +329,7 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
         )
     };
 
-    decode_into(p, &mut bytes[header_len..payload_end])?;
+    decode_into(p, &mut bytes[header_len..payload_end]).map_err(malformed_or)?;
     decode_into(s, &mut bytes[payload_end..])?;
     Ok(Decoded {
         signing_input: &token[..last],
@@ -627,6 +636,36 @@ impl<'de> Visitor<'de> for StrictVisitor<'_> {
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// 12-bit value → its two base64url characters: encoding looks up two characters at a time.
+const ENCODE2: [[u8; 2]; 4096] = {
+    let mut table = [[0u8; 2]; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 0x3f]];
+        i += 1;
+    }
+    table
+};
+
+/// ASCII byte → its 6-bit value placed for position `i` of a group of four characters
+/// (`v << (18 - 6i)`), or `INVALID` (high byte set) outside the alphabet: a group decodes with
+/// four lookups and three ORs, and one check of the high byte at the end finds any invalid
+/// character.
+const DECODE4: [[u32; 256]; 4] = {
+    let mut tables = [[INVALID; 256]; 4];
+    let mut i = 0;
+    while i < 64 {
+        let c = ALPHABET[i] as usize;
+        tables[0][c] = (i as u32) << 18;
+        tables[1][c] = (i as u32) << 12;
+        tables[2][c] = (i as u32) << 6;
+        tables[3][c] = i as u32;
+        i += 1;
+    }
+    tables
+};
+const INVALID: u32 = 0xff00_0000;
+
 /// ASCII byte → 6-bit value, or 0xff for bytes outside the base64url alphabet.
 const DECODE: [u8; 256] = {
     let mut table = [0xffu8; 256];
@@ -662,8 +701,8 @@ fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
     let mut octets = out[start..].chunks_exact_mut(8);
     for (c, o) in (&mut sixes).zip(&mut octets) {
         let n = c.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
-        for (i, ch) in o.iter_mut().enumerate() {
-            *ch = ALPHABET[((n >> (42 - 6 * i)) & 0x3f) as usize];
+        for (i, pair) in o.chunks_exact_mut(2).enumerate() {
+            pair.copy_from_slice(&ENCODE2[((n >> (36 - 12 * i)) & 0xfff) as usize]);
         }
     }
     let mut chunks = sixes.remainder().chunks_exact(3);
@@ -705,16 +744,21 @@ fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), JwsError> {
         invalid |= v;
         u64::from(v)
     };
-    // Eight characters → six bytes per step, then a last group of four, then the tail.
-    let mut octets = body.chunks_exact(8);
-    let mut sixes = out_body.chunks_exact_mut(6);
-    for (c, o) in (&mut octets).zip(&mut sixes) {
-        let n = c.iter().fold(0u64, |n, &ch| n << 6 | sextet(ch));
-        o.copy_from_slice(&n.to_be_bytes()[2..]);
+    // Four characters → three bytes per step, then the tail.
+    let [t0, t1, t2, t3] = &DECODE4;
+    let mut invalid4 = 0u32;
+    for (c, o) in body.chunks_exact(4).zip(out_body.chunks_exact_mut(3)) {
+        if let ([a, b, c, d], [o0, o1, o2]) = (c, o) {
+            let n = t0[usize::from(*a)]
+                | t1[usize::from(*b)]
+                | t2[usize::from(*c)]
+                | t3[usize::from(*d)];
+            invalid4 |= n;
+            (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+        }
     }
-    if let ([a, b, c, d], [o0, o1, o2]) = (octets.remainder(), sixes.into_remainder()) {
-        let n = sextet(*a) << 18 | sextet(*b) << 12 | sextet(*c) << 6 | sextet(*d);
-        (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+    if invalid4 & INVALID != 0 {
+        return Err(JwsError::Base64);
     }
     match (tail, out_tail) {
         ([], []) => {}

@@ -111,8 +111,8 @@ impl KeyRing {
         now: OffsetDateTime,
     ) -> Result<Option<Arc<OrgKeys>>, Error> {
         match self.cached(org) {
-            Some(keys) if keys.verifying.contains_key(kid) => Ok(Some(keys)),
             Some(keys) if now - keys.loaded_at < self.reload_interval => Ok(Some(keys)),
+            Some(keys) if keys.verifying.contains_key(kid) => Ok(Some(keys)),
             _ => self.load(store, env, org, now).await,
         }
     }

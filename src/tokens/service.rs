@@ -23,6 +23,7 @@ use crate::directory::{
 };
 use crate::error::{Resource, TokenProblem};
 use crate::identity::Identity;
+use crate::join::join2;
 use crate::secret::Secret;
 use crate::store::tokens::Revocation;
 use crate::store::{
@@ -262,6 +263,22 @@ impl<'a, S: Store> Tokens<'a, S> {
             Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
             Err(e) => return Err(e),
         };
+        // A code whose authentication predates a revocation of the user's or the client's
+        // tokens (password change, global sign-out, disable, client revocation) is dead too:
+        // otherwise a sign-in under way during a password change would outlive it.
+        let subject = Subject {
+            jti: payload.grant,
+            grant: payload.grant,
+            user_id: payload.user_id,
+            client_id: payload.client_id,
+            issued_at: OffsetDateTime::from_unix_timestamp(payload.auth_time)
+                .map_err(|_| Error::InvalidGrant)?,
+        };
+        match self.check_revocations(&subject).await {
+            Ok(()) => {}
+            Err(Error::InvalidToken(_)) => return Err(Error::InvalidGrant),
+            Err(e) => return Err(e),
+        }
         let family = FamilyId(payload.grant);
         let grant = Grant {
             org: &payload.org,
@@ -350,13 +367,16 @@ impl<'a, S: Store> Tokens<'a, S> {
     ) -> Result<TokenSet, Error> {
         let env = self.env();
         let store = self.identity.store();
-        let app = self.authenticate(client).await?;
         let presented = Secret::from_presented(refresh_token).digest();
+        // Independent reads, issued together; the client's answer is looked at first.
+        let (app, record) = join2(
+            self.authenticate(client),
+            store.refresh_token(env, &presented),
+        )
+        .await;
+        let app = app?;
         let now = self.identity.now();
-        let record = store
-            .refresh_token(env, &presented)
-            .await?
-            .ok_or(Error::InvalidGrant)?;
+        let record = record?.ok_or(Error::InvalidGrant)?;
         if record.client_id != app.client_id {
             return Err(Error::InvalidGrant);
         }
@@ -1105,7 +1125,7 @@ pub fn sign_pair(
     code: Option<&str>,
     state: Option<&str>,
 ) -> Result<(String, String), Error> {
-    let access_json = serde_json::to_vec(access).map_err(|_| Error::ApiMisuse("access claims"))?;
+    let access_json = access.to_json();
     let access_token = jws::encode(
         &jws::Header::for_key(key).with_typ(TYP_ACCESS),
         &access_json,
@@ -1116,7 +1136,7 @@ pub fn sign_pair(
     id.at_hash = Some(keys::half_hash(alg, access_token.as_bytes()));
     id.c_hash = code.map(|c| keys::half_hash(alg, c.as_bytes()));
     id.s_hash = state.map(|s| keys::half_hash(alg, s.as_bytes()));
-    let id_json = serde_json::to_vec(&*id).map_err(|_| Error::ApiMisuse("id claims"))?;
+    let id_json = id.to_json();
     let id_token = jws::encode(&jws::Header::for_key(key).with_typ(TYP_ID), &id_json, key)
         .map_err(|_| Error::Keys("signing failed"))?;
     Ok((access_token, id_token))
