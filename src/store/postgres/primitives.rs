@@ -91,7 +91,6 @@ enum Revoke<'a> {
 }
 
 impl PostgresStore {
-    /// Inserts a token and, if new, its family's lock row, in one transaction.
     /// Inserts a token and, if new, its family's lock row: one statement, so both or neither.
     async fn insert_refresh_token_once(
         &self,

@@ -208,17 +208,24 @@ impl RevocationStore for PostgresStore {
                         not_before: not_before()?,
                         expires_at,
                     },
-                    _ => Revocation::Client {
+                    "client" => Revocation::Client {
                         client_id: ClientId::from_uuid(subject),
                         not_before: not_before()?,
                         expires_at,
                     },
+                    _ => return Err(StoreError::backend(UnknownRevocationKind)),
                 };
                 Ok((seq, revocation))
             })
             .collect()
     }
 }
+
+/// A revocation row whose `kind` this version does not know (the schema's CHECK allows only
+/// the four kinds: the row was written by something else).
+#[derive(Debug, thiserror::Error)]
+#[error("the revocation feed holds a row of an unknown kind")]
+struct UnknownRevocationKind;
 
 /// The revocation feed's rows are inconsistent (no head row after an upsert, a negative
 /// sequence, a user or client revocation without `not_before`).
