@@ -1367,6 +1367,45 @@ pub async fn users_are_scoped_by_organization<S: Store>(store: &S) {
     );
 }
 
+/// `live_user` answers the user while its organization is live, and `None` for another
+/// organization, an unknown id, or once the organization is deleted.
+pub async fn live_user_needs_a_live_organization<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "live-user").await;
+    let other = fresh_org(store, ENV, "live-other").await;
+    let u = fresh_user(store, ENV, &org).await;
+    assert_eq!(
+        ok(store.live_user(ENV, &org, u.id).await, "live_user"),
+        Some(u.clone()),
+        "live_user must answer the user of a live organization"
+    );
+    assert_eq!(
+        ok(store.live_user(ENV, &other, u.id).await, "live_user"),
+        None,
+        "live_user must not answer another organization's user"
+    );
+    ok(
+        store
+            .delete_organization(
+                ENV,
+                &org,
+                at(1),
+                &event("ORGANIZATION_DELETED", &org, at(1)),
+            )
+            .await,
+        "delete_organization",
+    );
+    assert_eq!(
+        ok(store.live_user(ENV, &org, u.id).await, "live_user"),
+        None,
+        "live_user must answer None once the organization is deleted"
+    );
+    assert_eq!(
+        ok(store.user(ENV, &org, u.id).await, "user"),
+        Some(u),
+        "user still answers the user of a deleted organization"
+    );
+}
+
 /// `update_user` writes only when the stored version is `expected_version` (`Precondition`
 /// otherwise, nothing written) and answers `NotFound` for a missing user. Every field is
 /// stored, `active` included.
@@ -4863,6 +4902,7 @@ macro_rules! __conformance_checks {
                 user_id_is_unique,
                 users_are_scoped_by_organization,
                 user_update_is_conditional_on_version,
+                live_user_needs_a_live_organization,
                 user_email_change_releases_the_old_address,
                 users_list_newest_first_with_totals,
                 users_cursor_walk_matches_page_number_walk,

@@ -313,6 +313,8 @@ pub trait OrganizationStore: Send + Sync {
 ///   ([`StoreError::Precondition`] otherwise, `NotFound` if missing); if the e-mail changes, the
 ///   new one must be free in the organization (`AlreadyExists { key: "email" }`), and the old
 ///   one is released in the same atomic step.
+/// - `live_user` is `user`, except that it answers `None` when the organization does not
+///   exist or is deleted.
 /// - `list_users` is newest first (`inserted_at` descending, ties by `id` descending) with the
 ///   organization's total.
 /// - Pages: without a cursor, `page` is read by number (skip `offset()` items, take
@@ -358,6 +360,29 @@ pub trait UserStore: Send + Sync {
         expected_version: u64,
         event: &NewEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user with this id in this organization, only if the organization is live (exists
+    /// and is not deleted): `None` otherwise. The token service reads a user this way on every
+    /// code exchange, refresh and user info.
+    ///
+    /// The default reads the organization and the user together; an adapter may answer with
+    /// one statement (the PostgreSQL store joins them).
+    fn live_user(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send
+    where
+        Self: OrganizationStore,
+    {
+        async move {
+            let (organization, user) =
+                crate::join::join2(self.organization(env, org), self.user(env, org, id)).await;
+            let live = organization?.is_some_and(|o| o.deleted_at.is_none());
+            Ok(user?.filter(|_| live))
+        }
+    }
 
     /// One page of an organization's users, newest first, and their total.
     fn list_users(

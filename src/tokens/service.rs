@@ -1077,15 +1077,13 @@ impl<'a, S: Store> Tokens<'a, S> {
             .ok_or(Error::InvalidClient)
     }
 
+    /// The user, if it and its organization are live: one store read.
     async fn user(&self, org: &OrgDomain, id: UserId) -> Result<User, Error> {
         self.identity
-            .users(org)
-            .retrieve(id)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(Resource::Organization) => Error::NotFound(Resource::User),
-                e => e,
-            })
+            .store()
+            .live_user(self.env(), org, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))
     }
 
     async fn keys_for_signing(&self, org: &OrgDomain) -> Result<std::sync::Arc<OrgKeys>, Error> {

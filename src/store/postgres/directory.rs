@@ -690,6 +690,35 @@ impl UserStore for PostgresStore {
         .transpose()
     }
 
+    async fn live_user(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        id: UserId,
+    ) -> Result<Option<User>, StoreError> {
+        // One statement: the user, joined to its organization's live row.
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = self.sql(&format!(
+            "SELECT {columns} FROM {{schema}}.users u JOIN {{schema}}.organizations o \
+             ON o.env = u.env AND o.domain = u.org AND o.deleted_at IS NULL \
+             WHERE u.env = $1 AND u.id = $2 AND u.org = $3"
+        ));
+        let client = self.client().await?;
+        query_opt(
+            &client,
+            &sql,
+            &[&env_str(env), &id.as_uuid(), &org.as_str()],
+        )
+        .await?
+        .as_ref()
+        .map(rows::user)
+        .transpose()
+    }
+
     async fn user_by_email(
         &self,
         env: Environment,
