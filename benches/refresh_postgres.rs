@@ -5,7 +5,7 @@
 //! presented token by digest, the user (and its organization), the atomic rotation, two
 //! signatures (ES256) and the `TOKEN_REFRESHED` audit event. Every task holds its own grant
 //! (token family) and refreshes it in a loop, each time with the token the previous refresh
-//! returned.
+//! returned. Levels: 1, 4, 8, 16 and 32 tasks, 8 s each.
 //!
 //! Needs `--features postgres` and `IDCORE_TEST_POSTGRES_URL`
 //! (`postgres://postgres@127.0.0.1:5432/test`); without the variable it says so and exits. It
@@ -224,7 +224,7 @@ fn main() {
         })
     });
 
-    for tasks in [1, 4, 16, 32] {
+    for tasks in [1, 4, 8, 16, 32] {
         runtime.block_on(throughput(setup, tasks));
     }
     criterion.final_summary();

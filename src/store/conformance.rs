@@ -3154,6 +3154,142 @@ pub async fn rotation_has_exactly_one_winner_under_contention<S: Store + Clone>(
     }
 }
 
+/// `rotate_refresh_token_audited` rotates exactly like `rotate_refresh_token` and appends its
+/// event exactly when it answers `Rotated`: not for a rotated, unknown or expired token. The
+/// event reads back with its fields and counts in the tenant's and the code's totals.
+pub async fn audited_rotation_records_its_event_only_when_it_rotates<S: Store>(store: &S) {
+    let grant = Grant::fresh(store, ENV).await;
+    let token = grant.token(T0);
+    insert_token(store, ENV, &token).await;
+    let (_, before) = tenant_events(store, ENV, &grant.org).await;
+    let refreshed = event("TOKENS_REFRESHED", &grant.org, at(60)).client(grant.client_id);
+    let next = successor(&token, at(60));
+    let rotation = ok(
+        store
+            .rotate_refresh_token_audited(ENV, &token.digest, &next, at(60), &refreshed)
+            .await,
+        "rotate_refresh_token_audited",
+    );
+    assert_eq!(
+        rotation,
+        Rotation::Rotated(token.clone()),
+        "an audited rotation of the current token must answer Rotated with the old record"
+    );
+    assert_eq!(
+        token_of(store, ENV, &next.digest).await,
+        Some(next.clone()),
+        "an audited rotation stores the successor"
+    );
+    let (events, total) = tenant_events(store, ENV, &grant.org).await;
+    assert_eq!(total, before + 1, "a rotation appends exactly one event");
+    let newest = &events[0];
+    assert_eq!(
+        (
+            newest.event_code.as_str(),
+            newest.client_id,
+            newest.inserted_at,
+            newest.details.get("suite").map(String::as_str),
+        ),
+        (
+            "TOKENS_REFRESHED",
+            Some(grant.client_id),
+            at(60),
+            Some("conformance")
+        ),
+        "the rotation's event must read back as given"
+    );
+    let by_code = EventQuery::tenant(&grant.org).code(refreshed.event_code.clone());
+    let (_, coded) = ok(store.events(ENV, &by_code, page(1, 100)).await, "events");
+    assert_eq!(coded, 1, "the rotation's event counts under its code");
+
+    // Not current, unknown, expired: no event.
+    let again = successor(&token, at(61));
+    let stale = ok(
+        store
+            .rotate_refresh_token_audited(ENV, &token.digest, &again, at(61), &refreshed)
+            .await,
+        "rotate_refresh_token_audited",
+    );
+    assert!(
+        matches!(stale, Rotation::NotCurrent(_)),
+        "an audited rotation of a rotated token must answer NotCurrent, got {stale:?}"
+    );
+    let unknown = grant.token(at(61));
+    let missing = ok(
+        store
+            .rotate_refresh_token_audited(
+                ENV,
+                &unknown.digest,
+                &successor(&unknown, at(61)),
+                at(61),
+                &refreshed,
+            )
+            .await,
+        "rotate_refresh_token_audited",
+    );
+    assert_eq!(missing, Rotation::Missing, "an unknown token is Missing");
+    let late = next.expires_at;
+    let expired = ok(
+        store
+            .rotate_refresh_token_audited(
+                ENV,
+                &next.digest,
+                &successor(&next, late),
+                late,
+                &refreshed,
+            )
+            .await,
+        "rotate_refresh_token_audited",
+    );
+    assert!(
+        matches!(expired, Rotation::Expired(_)),
+        "an audited rotation at expires_at must answer Expired, got {expired:?}"
+    );
+    let (_, after) = tenant_events(store, ENV, &grant.org).await;
+    assert_eq!(
+        after,
+        before + 1,
+        "rotations that did not happen must append no event"
+    );
+}
+
+/// 50 concurrent audited rotations of one token: exactly one rotates, and exactly one event
+/// is appended.
+pub async fn audited_rotation_has_exactly_one_event_under_contention<S: Store + Clone>(store: &S) {
+    let grant = Grant::fresh(store, ENV).await;
+    let token = grant.token(T0);
+    insert_token(store, ENV, &token).await;
+    let (_, before) = tenant_events(store, ENV, &grant.org).await;
+    let refreshed = event("TOKENS_REFRESHED", &grant.org, at(60));
+    let successors: Vec<RefreshTokenRecord> = (0..50).map(|_| successor(&token, at(60))).collect();
+    let results = race(successors.len(), |i| {
+        let store = store.clone();
+        let old = token.digest;
+        let next = successors[i].clone();
+        let refreshed = refreshed.clone();
+        async move {
+            retried(|| store.rotate_refresh_token_audited(ENV, &old, &next, at(60), &refreshed))
+                .await
+        }
+    })
+    .await;
+    let results: Vec<Rotation> = results
+        .into_iter()
+        .map(|r| ok(r, "rotate_refresh_token_audited"))
+        .collect();
+    assert_eq!(
+        count(&results, |r| matches!(r, Rotation::Rotated(_))),
+        1,
+        "concurrent audited rotations of one token that got Rotated: {results:?}"
+    );
+    let (_, after) = tenant_events(store, ENV, &grant.org).await;
+    assert_eq!(
+        after,
+        before + 1,
+        "concurrent audited rotations must append exactly one event"
+    );
+}
+
 /// A rotation racing a revocation of its family (20 rounds) either happens before it — and its
 /// successor is revoked too — or fails: no live successor ever survives.
 pub async fn rotation_racing_revocation_never_leaves_a_live_successor<S: Store + Clone>(store: &S) {
@@ -4943,6 +5079,8 @@ macro_rules! __conformance_checks {
                 revoke_client_refresh_tokens_revokes_exactly_that_client,
                 rotation_has_exactly_one_winner_under_contention,
                 rotation_racing_revocation_never_leaves_a_live_successor,
+                audited_rotation_records_its_event_only_when_it_rotates,
+                audited_rotation_has_exactly_one_event_under_contention,
                 counter_increments_up_to_its_limit_and_no_further,
                 counter_window_is_fixed_and_ends_at_expires_at,
                 counter_decrement_stops_at_zero,

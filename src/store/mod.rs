@@ -661,6 +661,35 @@ pub trait RefreshTokenStore: Send + Sync {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
 
+    /// [`rotate_refresh_token`](Self::rotate_refresh_token), and when it answers
+    /// [`Rotation::Rotated`], `event` is appended to the audit log.
+    ///
+    /// The default rotates, then records the event; a failure to record it is ignored (the
+    /// rotation stands, and its answer must reach the caller: a client that never receives its
+    /// successor token would present the old one again and be taken for a thief). An adapter
+    /// that can write both in one transaction should (the PostgreSQL and SQLite stores do): one
+    /// commit per refresh instead of two, and the event is never missing. Any other answer
+    /// than `Rotated` writes no event.
+    fn rotate_refresh_token_audited(
+        &self,
+        env: Environment,
+        old: &Digest,
+        successor: &RefreshTokenRecord,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send
+    where
+        Self: AuditStore,
+    {
+        async move {
+            let rotation = self.rotate_refresh_token(env, old, successor, now).await?;
+            if matches!(rotation, Rotation::Rotated(_)) {
+                let _ = self.record_event(env, event).await;
+            }
+            Ok(rotation)
+        }
+    }
+
     /// Revokes every token of a family.
     fn revoke_family(
         &self,

@@ -412,23 +412,19 @@ impl<'a, S: Store> Tokens<'a, S> {
             Some(record.family_expires_at),
             now,
         )?;
+        // Written with the rotation (one commit, where the store can).
+        let refreshed = NewEvent::new(EventCode::TOKENS_REFRESHED, now)
+            .tenant(&record.org)
+            .client(app.client_id)
+            .user(user.id, &user.profile.email)
+            .detail("grant", record.family.0.to_string());
         let mut target = presented;
         for _ in 0..2 {
             match store
-                .rotate_refresh_token(env, &target, &successor, now)
+                .rotate_refresh_token_audited(env, &target, &successor, now, &refreshed)
                 .await?
             {
-                Rotation::Rotated(_) => {
-                    self.audit(
-                        NewEvent::new(EventCode::TOKENS_REFRESHED, now)
-                            .tenant(&record.org)
-                            .client(app.client_id)
-                            .user(user.id, &user.profile.email)
-                            .detail("grant", record.family.0.to_string()),
-                    )
-                    .await;
-                    return Ok(set);
-                }
+                Rotation::Rotated(_) => return Ok(set),
                 Rotation::NotCurrent(stored) => match stored.state {
                     RefreshState::Rotated {
                         at,

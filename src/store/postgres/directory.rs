@@ -39,6 +39,79 @@ const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description,
 const EVENT_COLUMNS: &str = "id, env, event_code, tenant_domain, client_id, email, \
      resource_owner_id, saml_identity_provider_id, inserted_at, details";
 
+/// Two common table expressions, `e` and `c`, that append an event inside a larger statement:
+/// `e` inserts the event (its `env` is `$1`, its other columns the eight parameters from
+/// `$first` on, in [`EventValues::params`] order) when `guard` holds, and returns
+/// [`EVENT_COLUMNS`]; `c` adds it to the four sharded counts its filters read (all, tenant,
+/// code, tenant + code; `''` is "any"; an event without tenant has no tenant rows). The count
+/// rows are upserted in that fixed order, so two writers of one shard cannot deadlock.
+pub(super) fn event_ctes(first: usize, guard: &str) -> String {
+    let p = |i: usize| first + i;
+    format!(
+        "e AS (INSERT INTO {{schema}}.events (env, event_code, tenant_domain, client_id, \
+         email, resource_owner_id, saml_identity_provider_id, inserted_at, details) \
+         SELECT CAST($1 AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS UUID), \
+         CAST(${} AS TEXT), CAST(${} AS UUID), CAST(${} AS TEXT), CAST(${} AS TIMESTAMPTZ), \
+         CAST(${} AS TEXT) WHERE {guard} RETURNING {EVENT_COLUMNS}), \
+         c AS (INSERT INTO {{schema}}.event_counts \
+         (env, tenant_domain, event_code, shard, n) \
+         SELECT e.env, k.t, k.c, (e.id % 16)::INTEGER, 1 FROM e CROSS JOIN LATERAL \
+         (VALUES (1, '', ''), (2, e.tenant_domain, ''), (3, '', e.event_code), \
+         (4, e.tenant_domain, e.event_code)) AS k (o, t, c) \
+         WHERE k.t IS NOT NULL ORDER BY k.o \
+         ON CONFLICT (env, tenant_domain, event_code, shard) \
+         DO UPDATE SET n = {{schema}}.event_counts.n + 1)",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+    )
+}
+
+/// An event's column values but `env`, as parameters of [`event_ctes`].
+pub(super) struct EventValues<'a> {
+    code: &'a str,
+    tenant: Option<&'a str>,
+    client: Option<Uuid>,
+    email: Option<&'a str>,
+    owner: Option<Uuid>,
+    saml: Option<&'a str>,
+    at: OffsetDateTime,
+    details: String,
+}
+
+impl<'a> EventValues<'a> {
+    pub(super) fn new(event: &'a NewEvent) -> Result<Self, StoreError> {
+        Ok(Self {
+            code: event.event_code.as_str(),
+            tenant: event.tenant_domain.as_ref().map(OrgDomain::as_str),
+            client: event.client_id.map(|c| c.as_uuid()),
+            email: event.email.as_ref().map(Email::as_str),
+            owner: event.resource_owner_id.map(|u| u.as_uuid()),
+            saml: event.saml_identity_provider_id.as_deref(),
+            at: event.inserted_at,
+            details: serde_json::to_string(&event.details).map_err(StoreError::backend)?,
+        })
+    }
+
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.code,
+            &self.tenant,
+            &self.client,
+            &self.email,
+            &self.owner,
+            &self.saml,
+            &self.at,
+            &self.details,
+        ]
+    }
+}
+
 /// `LIMIT` and `OFFSET` of a page.
 fn limits(page: PageRequest) -> (i64, i64) {
     (
@@ -403,40 +476,15 @@ impl PostgresStore {
         env: Environment,
         event: &NewEvent,
     ) -> Result<Event, StoreError> {
-        let details = serde_json::to_string(&event.details).map_err(StoreError::backend)?;
-        // One statement: the event, and the four sharded counts its filters read (all, tenant,
-        // code, tenant + code; '' is "any"; an event without tenant has no tenant rows). The
-        // rows are upserted in that fixed order, so two writers of one shard cannot deadlock.
+        let values = EventValues::new(event)?;
         let sql = self.sql(&format!(
-            "WITH e AS (INSERT INTO {{schema}}.events (env, event_code, tenant_domain, client_id, \
-             email, resource_owner_id, saml_identity_provider_id, inserted_at, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {EVENT_COLUMNS}), \
-             c AS (INSERT INTO {{schema}}.event_counts \
-             (env, tenant_domain, event_code, shard, n) \
-             SELECT e.env, k.t, k.c, (e.id % 16)::INTEGER, 1 FROM e CROSS JOIN LATERAL \
-             (VALUES (1, '', ''), (2, e.tenant_domain, ''), (3, '', e.event_code), \
-             (4, e.tenant_domain, e.event_code)) AS k (o, t, c) \
-             WHERE k.t IS NOT NULL ORDER BY k.o \
-             ON CONFLICT (env, tenant_domain, event_code, shard) \
-             DO UPDATE SET n = {{schema}}.event_counts.n + 1) \
-             SELECT {EVENT_COLUMNS} FROM e"
+            "WITH {} SELECT {EVENT_COLUMNS} FROM e",
+            event_ctes(2, "TRUE")
         ));
-        let rows = query(
-            client,
-            &sql,
-            &[
-                &env_str(env),
-                &event.event_code.as_str(),
-                &event.tenant_domain.as_ref().map(OrgDomain::as_str),
-                &event.client_id.map(|c| c.as_uuid()),
-                &event.email.as_ref().map(Email::as_str),
-                &event.resource_owner_id.map(|u| u.as_uuid()),
-                &event.saml_identity_provider_id,
-                &event.inserted_at,
-                &details,
-            ],
-        )
-        .await?;
+        let env = env_str(env);
+        let mut params: [&(dyn ToSql + Sync); 9] = [&env; 9];
+        params[1..].copy_from_slice(&values.params());
+        let rows = query(client, &sql, &params).await?;
         let row = rows
             .first()
             .ok_or_else(|| StoreError::backend(NoRowReturned))?;

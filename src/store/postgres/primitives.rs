@@ -5,8 +5,10 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::directory::{EventValues, event_ctes};
 use super::rows;
 use super::{PostgresStore, begin, db_error, env_str, execute, query, query_opt, retrying};
+use crate::audit::NewEvent;
 use crate::directory::{ClientId, Environment, OrgDomain, UserId};
 use crate::secret::Digest;
 use crate::store::{
@@ -131,17 +133,25 @@ impl PostgresStore {
     /// the old token if it is still active and unexpired, insert the successor only if it did.
     /// A rotation that waits for the family lock (held by a revocation or another rotation)
     /// re-checks the old token's row as committed by the holder, and finds it no longer active.
+    /// One rotation attempt; with `event`, the event and its counts are written by the same
+    /// statement, only when the rotation happens.
     async fn rotate_once(
         &self,
         env: Environment,
         old: &Digest,
         successor: &RefreshTokenRecord,
         now: OffsetDateTime,
+        event: Option<&NewEvent>,
     ) -> Result<Rotation, StoreError> {
         let values = RefreshValues::new(env, successor);
         let old_digest = &old.as_bytes()[..];
+        let event = event.map(EventValues::new).transpose()?;
         let client = self.client().await?;
         if successor.state == RefreshState::Active {
+            let audit = match event {
+                Some(_) => format!(", {}", event_ctes(18, "EXISTS (SELECT 1 FROM new)")),
+                None => String::new(),
+            };
             let sql = self.sql(&format!(
                 "WITH lock AS (\
                      SELECT family FROM {{schema}}.refresh_families \
@@ -159,29 +169,17 @@ impl PostgresStore {
                      CAST($8 AS TEXT), CAST($9 AS TIMESTAMPTZ), CAST($10 AS TIMESTAMPTZ), \
                      CAST($11 AS TIMESTAMPTZ), CAST($12 AS TIMESTAMPTZ), CAST($13 AS TEXT), \
                      CAST($14 AS TIMESTAMPTZ), CAST($15 AS BYTEA) \
-                     WHERE EXISTS (SELECT 1 FROM old)) \
+                     WHERE EXISTS (SELECT 1 FROM old) RETURNING 1){audit} \
                  SELECT {REFRESH_COLUMNS} FROM old"
             ));
             let p = values.params();
-            let params: [&(dyn ToSql + Sync); 17] = [
-                p[0],
-                p[1],
-                p[2],
-                p[3],
-                p[4],
-                p[5],
-                p[6],
-                p[7],
-                p[8],
-                p[9],
-                p[10],
-                p[11],
-                p[12],
-                p[13],
-                p[14],
-                &now,
-                &old_digest,
-            ];
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(25);
+            params.extend_from_slice(&p);
+            params.push(&now);
+            params.push(&old_digest);
+            if let Some(event) = &event {
+                params.extend_from_slice(&event.params());
+            }
             // A taken successor digest fails the whole statement: AlreadyExists "digest".
             if let Some(row) = query_opt(&client, &sql, &params).await? {
                 let mut before = rows::refresh_token(&row)?;
@@ -378,7 +376,18 @@ impl RefreshTokenStore for PostgresStore {
         successor: &RefreshTokenRecord,
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
-        retrying!(self.rotate_once(env, old, successor, now))
+        retrying!(self.rotate_once(env, old, successor, now, None))
+    }
+
+    async fn rotate_refresh_token_audited(
+        &self,
+        env: Environment,
+        old: &Digest,
+        successor: &RefreshTokenRecord,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<Rotation, StoreError> {
+        retrying!(self.rotate_once(env, old, successor, now, Some(event)))
     }
 
     async fn revoke_family(

@@ -6,8 +6,10 @@
 use rusqlite::types::Value;
 use time::OffsetDateTime;
 
+use super::directory::{event_values, insert_event};
 use super::rows::{self, at, key, text, uuid};
 use super::{SqliteStore, env_str, execute, query_opt};
+use crate::audit::NewEvent;
 use crate::directory::{ClientId, Environment, OrgDomain, UserId};
 use crate::secret::Digest;
 use crate::store::{
@@ -186,35 +188,19 @@ impl OneTimeStore for SqliteStore {
 #[error("a takeable one-time entry was not taken")]
 struct TakeInconsistent;
 
-impl RefreshTokenStore for SqliteStore {
-    async fn insert_refresh_token(
-        &self,
-        env: Environment,
-        record: &RefreshTokenRecord,
-    ) -> Result<(), StoreError> {
-        let values = refresh_values(env, record)?;
-        self.write(move |tx| execute(tx, &insert_refresh_sql(), &values).map(drop))
-            .await
-    }
-
-    async fn refresh_token(
-        &self,
-        env: Environment,
-        digest: &Digest,
-    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
-        let params = vec![text(env_str(env)), rows::blob(digest.as_bytes())];
-        self.read(move |conn| query_opt(conn, &select_refresh_sql(), &params, rows::refresh_token))
-            .await
-    }
-
-    async fn rotate_refresh_token(
+impl SqliteStore {
+    /// One rotation in one transaction; with `event`, the event is appended in it too, only
+    /// when the rotation happens.
+    async fn rotate(
         &self,
         env: Environment,
         old: &Digest,
         successor: &RefreshTokenRecord,
         now: OffsetDateTime,
+        event: Option<&NewEvent>,
     ) -> Result<Rotation, StoreError> {
         let values = refresh_values(env, successor)?;
+        let event = event.map(|e| event_values(env, e)).transpose()?;
         let family = successor.family;
         let active = successor.state == RefreshState::Active;
         let key = vec![text(env_str(env)), rows::blob(old.as_bytes())];
@@ -252,9 +238,55 @@ impl RefreshTokenStore for SqliteStore {
             // A taken successor digest fails here (AlreadyExists "digest") and the whole
             // transaction, the UPDATE above included, rolls back.
             execute(tx, &insert_refresh_sql(), &values)?;
+            if let Some(event) = &event {
+                insert_event(tx, event)?;
+            }
             Ok(Rotation::Rotated(stored))
         })
         .await
+    }
+}
+
+impl RefreshTokenStore for SqliteStore {
+    async fn insert_refresh_token(
+        &self,
+        env: Environment,
+        record: &RefreshTokenRecord,
+    ) -> Result<(), StoreError> {
+        let values = refresh_values(env, record)?;
+        self.write(move |tx| execute(tx, &insert_refresh_sql(), &values).map(drop))
+            .await
+    }
+
+    async fn refresh_token(
+        &self,
+        env: Environment,
+        digest: &Digest,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let params = vec![text(env_str(env)), rows::blob(digest.as_bytes())];
+        self.read(move |conn| query_opt(conn, &select_refresh_sql(), &params, rows::refresh_token))
+            .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        env: Environment,
+        old: &Digest,
+        successor: &RefreshTokenRecord,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        self.rotate(env, old, successor, now, None).await
+    }
+
+    async fn rotate_refresh_token_audited(
+        &self,
+        env: Environment,
+        old: &Digest,
+        successor: &RefreshTokenRecord,
+        now: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<Rotation, StoreError> {
+        self.rotate(env, old, successor, now, Some(event)).await
     }
 
     async fn revoke_family(
