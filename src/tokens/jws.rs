@@ -31,6 +31,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -185,14 +186,15 @@ pub struct Decoded<'a> {
     signing_input: &'a str,
     alg: Algorithm,
     extra_members: bool,
-    /// header JSON ‖ payload ‖ signature
+    /// header JSON ‖ payload ‖ signature, then the unescaped `kid` and `typ` if the header
+    /// escaped them (otherwise they are read where they stand in the header JSON).
     bytes: Vec<u8>,
     header_len: usize,
     payload_end: usize,
-    /// kid ‖ typ
-    text: String,
-    kid_len: Option<usize>,
-    has_typ: bool,
+    signature_end: usize,
+    /// Where in `bytes` the `kid` and the `typ` are (valid UTF-8, checked when decoded).
+    kid: Option<Range<usize>>,
+    typ: Option<Range<usize>>,
 }
 
 impl<'a> Decoded<'a> {
@@ -203,16 +205,16 @@ impl<'a> Decoded<'a> {
 
     /// The header's `kid`, unescaped, exactly as sent: an opaque lookup key.
     pub fn kid(&self) -> Option<&str> {
-        self.kid_len.and_then(|n| self.text.get(..n))
+        self.text(self.kid.as_ref()?)
     }
 
     /// The header's `typ`, unescaped.
     pub fn typ(&self) -> Option<&str> {
-        if self.has_typ {
-            self.text.get(self.kid_len.unwrap_or(0)..)
-        } else {
-            None
-        }
+        self.text(self.typ.as_ref()?)
+    }
+
+    fn text(&self, at: &Range<usize>) -> Option<&str> {
+        std::str::from_utf8(self.bytes.get(at.clone())?).ok()
     }
 
     /// `alg`, `kid` and `typ` as a [`Header`].
@@ -247,7 +249,7 @@ impl<'a> Decoded<'a> {
 
     /// The decoded signature (never empty).
     pub fn signature(&self) -> &[u8] {
-        &self.bytes[self.payload_end..]
+        &self.bytes[self.payload_end..self.signature_end]
     }
 }
 
@@ -304,33 +306,48 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
     let payload_len = decoded_len(p.len()).map_err(malformed_or)?;
     let sig_len = decoded_len(s.len())?;
     let payload_end = header_len + payload_len;
-    let mut bytes = vec![0u8; payload_end + sig_len];
+    let signature_end = payload_end + sig_len;
+    let mut bytes = vec![0u8; signature_end];
     decode_into(h, &mut bytes[..header_len])?;
 
-    let (alg, extra_members, text, kid_len, has_typ) = {
-        let parsed = parse_header(&bytes[..header_len])?;
+    // `kid` and `typ` as written in the header JSON stay there (found by their place in it);
+    // escaped ones are kept unescaped, to be appended after the signature.
+    let (alg, extra_members, kid, typ) = {
+        let header = &bytes[..header_len];
+        let parsed = parse_header(header)?;
         if parsed.kid.as_ref().is_some_and(|k| k.len() > MAX_KID_LEN) {
             return Err(JwsError::KidTooLong);
         }
-        let kid = parsed.kid.as_deref();
-        let typ = parsed.typ.as_deref();
-        let mut text = String::new();
-        if kid.is_some() || typ.is_some() {
-            text.reserve_exact(kid.map_or(0, str::len) + typ.map_or(0, str::len));
-            text.push_str(kid.unwrap_or(""));
-            text.push_str(typ.unwrap_or(""));
-        }
+        let place = |value: Option<Cow<'_, str>>| {
+            value.map(|text| match text {
+                Cow::Borrowed(text) => {
+                    let start = text.as_ptr().addr().wrapping_sub(header.as_ptr().addr());
+                    HeaderText::InHeader(start..start + text.len())
+                }
+                Cow::Owned(text) => HeaderText::Unescaped(text),
+            })
+        };
         (
             parsed.alg,
             parsed.extra,
-            text,
-            kid.map(str::len),
-            typ.is_some(),
+            place(parsed.kid),
+            place(parsed.typ),
         )
     };
 
     decode_into(p, &mut bytes[header_len..payload_end]).map_err(malformed_or)?;
     decode_into(s, &mut bytes[payload_end..])?;
+    let mut locate = |text: Option<HeaderText>| {
+        text.map(|text| match text {
+            HeaderText::InHeader(at) => at,
+            HeaderText::Unescaped(text) => {
+                let start = bytes.len();
+                bytes.extend_from_slice(text.as_bytes());
+                start..bytes.len()
+            }
+        })
+    };
+    let (kid, typ) = (locate(kid), locate(typ));
     Ok(Decoded {
         signing_input: &token[..last],
         alg,
@@ -338,10 +355,18 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
         bytes,
         header_len,
         payload_end,
-        text,
-        kid_len,
-        has_typ,
+        signature_end,
+        kid,
+        typ,
     })
+}
+
+/// Where [`decode`] finds a header's `kid` or `typ`.
+enum HeaderText {
+    /// Written without escapes: these bytes of the header JSON.
+    InHeader(Range<usize>),
+    /// Unescaped from the header JSON.
+    Unescaped(String),
 }
 
 /// Checks that `decoded` was signed by `key`: the header's `alg` must be the key's one
@@ -747,15 +772,34 @@ fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), JwsError> {
     // Four characters → three bytes per step, then the tail.
     let [t0, t1, t2, t3] = &DECODE4;
     let mut invalid4 = 0u32;
-    for (c, o) in body.chunks_exact(4).zip(out_body.chunks_exact_mut(3)) {
-        if let ([a, b, c, d], [o0, o1, o2]) = (c, o) {
-            let n = t0[usize::from(*a)]
-                | t1[usize::from(*b)]
-                | t2[usize::from(*c)]
-                | t3[usize::from(*d)];
-            invalid4 |= n;
-            (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+    let group = |c: &[u8; 4]| {
+        t0[usize::from(c[0])]
+            | t1[usize::from(c[1])]
+            | t2[usize::from(c[2])]
+            | t3[usize::from(c[3])]
+    };
+    // Eight characters → six bytes per step (one wide store), then at most one group of four.
+    let pairs = body.chunks_exact(8);
+    let (odd, out_odd) = (pairs.remainder(), out_body.len() - out_body.len() % 6);
+    for (c, o) in pairs.zip(out_body.chunks_exact_mut(6)) {
+        if let Some((c0, c1)) = c.split_first_chunk::<4>()
+            && let Some(c1) = c1.first_chunk::<4>()
+            && let Some(o) = o.first_chunk_mut::<6>()
+        {
+            let (n0, n1) = (group(c0), group(c1));
+            invalid4 |= n0 | n1;
+            let v = u64::from(n0) << 40 | u64::from(n1 & 0x00ff_ffff) << 16;
+            if let Some(bytes) = v.to_be_bytes().first_chunk::<6>() {
+                *o = *bytes;
+            }
         }
+    }
+    if let Some(c) = odd.first_chunk::<4>()
+        && let Some([o0, o1, o2]) = out_body.get_mut(out_odd..)
+    {
+        let n = group(c);
+        invalid4 |= n;
+        (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
     }
     if invalid4 & INVALID != 0 {
         return Err(JwsError::Base64);
@@ -835,6 +879,25 @@ mod tests {
         for len in 0..data.len() {
             let text = base64url_encode(&data[..len]);
             assert_eq!(base64url_decode(&text).unwrap(), &data[..len], "len {len}");
+        }
+    }
+
+    #[test]
+    fn base64url_rejects_a_bad_character_at_every_position() {
+        let data: Vec<u8> = (0..=255u8).collect();
+        for len in 1..40 {
+            let text = base64url_encode(&data[..len]);
+            for at in 0..text.len() {
+                for bad in ["!", "=", "+", "/", ".", "\u{80}"] {
+                    let mut wrong = text.clone();
+                    wrong.replace_range(at..at + 1, bad);
+                    assert_eq!(
+                        base64url_decode(&wrong),
+                        Err(JwsError::Base64),
+                        "len {len}, {bad:?} at {at}"
+                    );
+                }
+            }
         }
     }
 

@@ -23,7 +23,10 @@ use crate::store::tokens::{SigningKeyRecord, SigningKeyStore};
 /// One organization's keys, parsed.
 pub(crate) struct OrgKeys {
     pub(crate) signing: KeyPair,
-    verifying: HashMap<String, (PublicKey, Option<OffsetDateTime>)>,
+    /// `(kid, key, retires_at)`, in the store's order. A list, not a map: an organization has
+    /// a handful of keys, and comparing a few `kid`s (most differ in their first byte) costs
+    /// less than hashing the one presented.
+    verifying: Vec<(String, PublicKey, Option<OffsetDateTime>)>,
     loaded_at: OffsetDateTime,
 }
 
@@ -31,17 +34,18 @@ impl OrgKeys {
     /// The key with this `kid`, if it still verifies at `now`.
     pub(crate) fn verifying(&self, kid: &str, now: OffsetDateTime) -> Option<&PublicKey> {
         self.verifying
-            .get(kid)
-            .filter(|(_, retires)| retires.is_none_or(|at| now < at))
-            .map(|(key, _)| key)
+            .iter()
+            .find(|(k, _, _)| k == kid)
+            .filter(|(_, _, retires)| retires.is_none_or(|at| now < at))
+            .map(|(_, key, _)| key)
     }
 
     /// Every key that verifies at `now` (for the JWKS).
     pub(crate) fn published(&self, now: OffsetDateTime) -> impl Iterator<Item = &PublicKey> {
         self.verifying
-            .values()
-            .filter(move |(_, retires)| retires.is_none_or(|at| now < at))
-            .map(|(key, _)| key)
+            .iter()
+            .filter(move |(_, _, retires)| retires.is_none_or(|at| now < at))
+            .map(|(_, key, _)| key)
     }
 }
 
@@ -89,10 +93,11 @@ impl KeyRing {
         if let Some(keys) = self.cached(org) {
             return Ok(keys);
         }
-        match self.load(store, env, org, now).await? {
+        // Cold: boxed, so the hot path's future stays small (it is moved on every call).
+        match Box::pin(self.load(store, env, org, now)).await? {
             Some(keys) => Ok(keys),
             None => {
-                self.add_key(store, env, org, now).await?;
+                Box::pin(self.add_key(store, env, org, now)).await?;
                 self.load(store, env, org, now)
                     .await?
                     .ok_or(Error::Keys("the new signing key could not be read back"))
@@ -112,8 +117,9 @@ impl KeyRing {
     ) -> Result<Option<Arc<OrgKeys>>, Error> {
         match self.cached(org) {
             Some(keys) if now - keys.loaded_at < self.reload_interval => Ok(Some(keys)),
-            Some(keys) if keys.verifying.contains_key(kid) => Ok(Some(keys)),
-            _ => self.load(store, env, org, now).await,
+            Some(keys) if keys.verifying.iter().any(|(k, _, _)| k == kid) => Ok(Some(keys)),
+            // Cold: boxed, so the hot path's future stays small (it is moved on every call).
+            _ => Box::pin(self.load(store, env, org, now)).await,
         }
     }
 
@@ -204,7 +210,7 @@ impl KeyRing {
         let encryption = self.encryption()?;
         let signing = keys::open(newest.algorithm, &newest.sealed_private_key, encryption)
             .map_err(|_| Error::Keys("the key-encryption key cannot open the stored signing key (wrong key or tampered data)"))?;
-        let mut verifying = HashMap::with_capacity(records.len());
+        let mut verifying = Vec::with_capacity(records.len());
         for r in &records {
             let public = if r.kid == newest.kid {
                 signing.public_key().clone()
@@ -214,7 +220,7 @@ impl KeyRing {
                     .public_key()
                     .clone()
             };
-            verifying.insert(r.kid.clone(), (public, r.retires_at));
+            verifying.push((r.kid.clone(), public, r.retires_at));
         }
         let keys = Arc::new(OrgKeys {
             signing,
