@@ -792,14 +792,19 @@ fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), JwsError> {
             if let Some(bytes) = v.to_be_bytes().first_chunk::<6>() {
                 *o = *bytes;
             }
+        } else {
+            return Err(JwsError::Base64);
         }
     }
-    if let Some(c) = odd.first_chunk::<4>()
-        && let Some([o0, o1, o2]) = out_body.get_mut(out_odd..)
-    {
-        let n = group(c);
-        invalid4 |= n;
-        (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+    // Every output byte is written, or the input is refused.
+    match (odd.first_chunk::<4>(), out_body.get_mut(out_odd..)) {
+        (Some(c), Some([o0, o1, o2])) => {
+            let n = group(c);
+            invalid4 |= n;
+            (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+        }
+        (None, Some([])) => {}
+        _ => return Err(JwsError::Base64),
     }
     if invalid4 & INVALID != 0 {
         return Err(JwsError::Base64);
