@@ -413,9 +413,9 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 5,
+            n, 6,
             "one row per migration (0001 initial, 0002 tokens, 0003 credentials, 0004 user \
-             active, 0005 counts), each once"
+             active, 0005 counts, 0006 organization revocations), each once"
         );
         drop(client);
         fresh.drop_schema().await;

@@ -247,3 +247,76 @@ async fn live_verification_fails_closed_when_revocations_cannot_be_read() {
         .await
         .unwrap();
 }
+
+/// Deleting an organization or an application at every fault step: a failed deletion leaves
+/// the record live, and its tokens are either untouched (the revocation failed) or revoked
+/// (the deletion failed after it: fail closed); a retry deletes and revokes.
+#[tokio::test]
+async fn deletions_revoke_first_and_survive_a_fault_at_every_step() {
+    for app_only in [false, true] {
+        let mut faulted = 0;
+        for n in 1.. {
+            let f = fixture().await;
+            let set = f.exchange(&f.code().await).await.unwrap();
+            let applications = f
+                .identity
+                .applications(ApplicationScope::Organization(f.org.clone()));
+            f.store.arm(FaultPlan::NthCall(n));
+            let first = if app_only {
+                applications.delete(f.client).await.map(drop)
+            } else {
+                f.identity.organizations().delete(&f.org).await.map(drop)
+            };
+            f.store.disarm();
+            let live = f.identity.tokens().verify_live(&set.access_token).await;
+            match first {
+                Err(e) => {
+                    assert!(is_store_error(&e), "step {n}: {e:?}");
+                    faulted += 1;
+                    let still_there = if app_only {
+                        applications
+                            .retrieve(f.client)
+                            .await
+                            .unwrap()
+                            .active()
+                            .is_some()
+                    } else {
+                        let organizations = f.identity.organizations();
+                        organizations
+                            .retrieve(&f.org)
+                            .await
+                            .unwrap()
+                            .active()
+                            .is_some()
+                    };
+                    assert!(still_there, "step {n}: a failed deletion deletes nothing");
+                    assert!(
+                        matches!(
+                            live,
+                            Ok(_) | Err(Error::InvalidToken(TokenProblem::Revoked))
+                        ),
+                        "step {n}: {live:?}"
+                    );
+                    if app_only {
+                        applications.delete(f.client).await.unwrap();
+                    } else {
+                        f.identity.organizations().delete(&f.org).await.unwrap();
+                    }
+                    let r = f.identity.tokens().verify_live(&set.access_token).await;
+                    assert!(
+                        matches!(r, Err(Error::InvalidToken(TokenProblem::Revoked))),
+                        "step {n}, after the retry: {r:?}"
+                    );
+                }
+                Ok(()) => {
+                    assert!(
+                        matches!(live, Err(Error::InvalidToken(TokenProblem::Revoked))),
+                        "step {n}: {live:?}"
+                    );
+                    break;
+                }
+            }
+        }
+        assert!(faulted >= 2, "the deletion made {faulted} store calls");
+    }
+}

@@ -894,3 +894,111 @@ async fn a_code_minted_before_a_global_sign_out_cannot_be_redeemed() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn deleting_an_organization_revokes_its_tokens_and_no_others() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let set = f.tokens().await;
+    // Another organization, with its own application, user and tokens.
+    let other = f
+        .identity
+        .organizations()
+        .create(NewOrganization::new("Other").unwrap())
+        .await
+        .unwrap()
+        .domain;
+    let other_app = f
+        .identity
+        .applications(ApplicationScope::Organization(other.clone()))
+        .create(
+            NewApplication::new("Other app", ApplicationType::React)
+                .unwrap()
+                .with(|a| a.allowed_redirect_urls(&[REDIRECT]))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .application
+        .client_id;
+    let other_user = f
+        .identity
+        .users(&other)
+        .create(NewUser::new("other@example.com").unwrap())
+        .await
+        .unwrap();
+    let code = tokens
+        .mint_code(CodeRequest {
+            org: other.clone(),
+            user_id: other_user.id,
+            client_id: other_app,
+            ..f.request()
+        })
+        .await
+        .unwrap();
+    let kept = tokens
+        .exchange_code(
+            &ClientAuth::public(other_app),
+            code.expose(),
+            REDIRECT,
+            VERIFIER,
+        )
+        .await
+        .unwrap();
+
+    f.identity.organizations().delete(&f.org).await.unwrap();
+    assert_eq!(
+        invalid_token(tokens.verify_live(&set.access_token).await),
+        TokenProblem::Revoked
+    );
+    assert_eq!(
+        invalid_token(tokens.verify_id_token_live(&set.id_token, f.client).await),
+        TokenProblem::Revoked
+    );
+    let r = tokens
+        .refresh(&f.auth(), set.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+    assert!(tokens.userinfo(&set.access_token).await.is_err());
+    // Stateless verification does not know about revocations.
+    tokens.verify(&set.access_token).await.unwrap();
+    // The other organization's tokens live on.
+    tokens.verify_live(&kept.access_token).await.unwrap();
+    tokens
+        .verify_id_token_live(&kept.id_token, other_app)
+        .await
+        .unwrap();
+    tokens
+        .refresh(
+            &ClientAuth::public(other_app),
+            kept.refresh_token.expose(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn deleting_an_application_revokes_its_tokens() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let set = f.tokens().await;
+    tokens.verify_live(&set.access_token).await.unwrap();
+    f.identity
+        .applications(ApplicationScope::Organization(f.org.clone()))
+        .delete(f.client)
+        .await
+        .unwrap();
+    assert_eq!(
+        invalid_token(tokens.verify_live(&set.access_token).await),
+        TokenProblem::Revoked
+    );
+    assert_eq!(
+        invalid_token(tokens.verify_id_token_live(&set.id_token, f.client).await),
+        TokenProblem::Revoked
+    );
+    let r = tokens
+        .refresh(&f.auth(), set.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidClient)), "{r:?}");
+}

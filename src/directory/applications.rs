@@ -698,7 +698,11 @@ impl<'a, S: Store> Applications<'a, S> {
         .await
     }
 
-    /// Deletes an application; retrieving it answers the tombstone.
+    /// Deletes an application; retrieving it answers the tombstone. Its tokens are revoked
+    /// first (as [`Tokens::revoke_client`](crate::tokens::Tokens::revoke_client) does, with
+    /// `APPLICATION_DELETED` as the one event): live
+    /// verification refuses them from then on, and a deletion that fails afterwards leaves them
+    /// revoked (fail closed).
     ///
     /// # Errors
     /// [`Error::NotFound`] if there is no live application in this scope, [`Error::Store`] when
@@ -706,6 +710,10 @@ impl<'a, S: Store> Applications<'a, S> {
     pub async fn delete(&self, client_id: ClientId) -> Result<Tombstone, Error> {
         let app = self.in_scope(client_id).await?;
         let now = self.identity.now();
+        self.identity
+            .tokens()
+            .revoke_client_tokens(app.client_id, now)
+            .await?;
         let event = self.event(EventCode::APPLICATION_DELETED, now, app.client_id);
         match self
             .identity

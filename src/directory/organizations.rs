@@ -455,12 +455,19 @@ impl<'a, S: Store> Organizations<'a, S> {
     }
 
     /// Deletes an organization. Its domain stays reserved; retrieving it answers the tombstone;
-    /// its users and applications become unreachable through idcore.
+    /// its users and applications become unreachable through idcore, and every token issued
+    /// for it is revoked: live verification refuses its access and ID tokens (stateless
+    /// verification cannot know, as with any revocation).
+    ///
+    /// The revocation is recorded before the deletion: if the deletion then fails, the tokens
+    /// stay revoked (fail closed) and the call can be retried.
     ///
     /// # Errors
     /// [`Error::NotFound`] if it does not exist or is already deleted, [`Error::Store`] when the
     /// store fails.
     pub async fn delete(&self, domain: &OrgDomain) -> Result<Tombstone, Error> {
+        let live = self.require_live(domain).await?;
+        self.identity.tokens().revoke_organization(&live).await?;
         let now = self.identity.now();
         let event = NewEvent::new(EventCode::ORGANIZATION_DELETED, now).tenant(domain);
         match self

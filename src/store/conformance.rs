@@ -5315,6 +5315,7 @@ fn revocation_subject(r: &Revocation) -> Uuid {
         Revocation::Token { jti, .. } => *jti,
         Revocation::Grant { family, .. } => family.0,
         Revocation::User { user_id, .. } => user_id.as_uuid(),
+        Revocation::Organization { id, .. } => id.as_uuid(),
         Revocation::Client { client_id, .. } => client_id.as_uuid(),
     }
 }
@@ -5341,6 +5342,12 @@ pub async fn revocations_round_trip_in_sequence_order<S: Store>(store: &S) {
         Revocation::Client {
             client_id: ClientId::from_uuid(fresh_uuid()),
             not_before: at(2),
+            expires_at: at(3600),
+        },
+        Revocation::Organization {
+            id: OrganizationId::from_uuid(fresh_uuid()),
+            org: org.clone(),
+            not_before: at(3),
             expires_at: at(3600),
         },
         Revocation::Token {
@@ -5394,7 +5401,7 @@ pub async fn revocations_round_trip_in_sequence_order<S: Store>(store: &S) {
     );
     assert_eq!(
         later,
-        expected[..4].to_vec(),
+        expected[..5].to_vec(),
         "an entry at its expires_at has lapsed"
     );
     let sandbox = ours(

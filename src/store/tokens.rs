@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{FamilyId, StoreError};
-use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::tokens::keys::Algorithm;
 
 /// A signing key of one organization, as stored: the private key only sealed (AES-256-GCM under
@@ -92,6 +92,17 @@ pub enum Revocation {
         /// `not_before` plus the longest token lifetime.
         expires_at: OffsetDateTime,
     },
+    /// Every token of an organization issued before `not_before` (its deletion).
+    Organization {
+        /// The organization.
+        id: OrganizationId,
+        /// Its domain: the tokens' `tnt`.
+        org: OrgDomain,
+        /// Tokens issued before this instant are dead.
+        not_before: OffsetDateTime,
+        /// `not_before` plus the longest token lifetime.
+        expires_at: OffsetDateTime,
+    },
     /// Every token of a client issued before `not_before`.
     Client {
         /// The client.
@@ -110,6 +121,7 @@ impl Revocation {
             Self::Token { expires_at, .. }
             | Self::Grant { expires_at, .. }
             | Self::User { expires_at, .. }
+            | Self::Organization { expires_at, .. }
             | Self::Client { expires_at, .. } => *expires_at,
         }
     }

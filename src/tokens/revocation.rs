@@ -1,8 +1,8 @@
 //! The in-process revocation view that makes live verification cost almost nothing.
 //!
 //! Each [`Identity`](crate::Identity) keeps a view of the store's revocation feed
-//! ([`RevocationStore`]): denied token ids, denied grants, and per-user and per-client
-//! "not before" instants. Live verification checks the view with a read lock and a few hash
+//! ([`RevocationStore`]): denied token ids, denied grants, and per-user, per-organization and
+//! per-client "not before" instants. Live verification checks the view with a read lock and a few hash
 //! lookups; it never waits on the store, except to catch up with the feed when the view is older
 //! than the poll interval.
 //!
@@ -21,13 +21,14 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::Error;
-use crate::directory::{ClientId, Environment, UserId};
+use crate::directory::{ClientId, Environment, OrgDomain, UserId};
 use crate::store::FamilyId;
 use crate::store::tokens::{Revocation, RevocationStore};
 
 /// What live verification asks of the view about one token.
 /// User ids are unique across organizations (uuid v7), so the view keys users by id alone.
-pub(crate) struct Subject {
+pub(crate) struct Subject<'a> {
+    pub tenant: &'a OrgDomain,
     pub jti: Uuid,
     pub grant: Uuid,
     pub user_id: UserId,
@@ -42,6 +43,7 @@ struct State {
     tokens: HashMap<Uuid, OffsetDateTime>,
     grants: HashMap<Uuid, OffsetDateTime>,
     users: HashMap<UserId, (OffsetDateTime, OffsetDateTime)>,
+    organizations: HashMap<OrgDomain, (OffsetDateTime, OffsetDateTime)>,
     clients: HashMap<ClientId, (OffsetDateTime, OffsetDateTime)>,
 }
 
@@ -71,6 +73,20 @@ impl State {
                     *slot = (*not_before, *expires_at);
                 }
             }
+            Revocation::Organization {
+                org,
+                not_before,
+                expires_at,
+                ..
+            } => {
+                let slot = self
+                    .organizations
+                    .entry(org.clone())
+                    .or_insert((*not_before, *expires_at));
+                if *not_before >= slot.0 {
+                    *slot = (*not_before, *expires_at);
+                }
+            }
             Revocation::Client {
                 client_id,
                 not_before,
@@ -91,10 +107,11 @@ impl State {
         self.tokens.retain(|_, until| now < *until);
         self.grants.retain(|_, until| now < *until);
         self.users.retain(|_, (_, until)| now < *until);
+        self.organizations.retain(|_, (_, until)| now < *until);
         self.clients.retain(|_, (_, until)| now < *until);
     }
 
-    fn revoked(&self, s: &Subject) -> bool {
+    fn revoked(&self, s: &Subject<'_>) -> bool {
         self.tokens.contains_key(&s.jti)
             || self.grants.contains_key(&s.grant)
             || self
@@ -105,6 +122,12 @@ impl State {
                 .clients
                 .get(&s.client_id)
                 .is_some_and(|(nbf, _)| s.issued_at < *nbf)
+            // Deleted organizations are rare: no hashing of the tenant while there are none.
+            || (!self.organizations.is_empty()
+                && self
+                    .organizations
+                    .get(s.tenant)
+                    .is_some_and(|(nbf, _)| s.issued_at < *nbf))
     }
 }
 
@@ -134,7 +157,7 @@ impl RevocationView {
         &self,
         store: &S,
         env: Environment,
-        subject: &Subject,
+        subject: &Subject<'_>,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
         let synced_at = self.read().synced_at;

@@ -19,7 +19,7 @@ use super::{jws, redirect_allowed};
 use crate::Error;
 use crate::audit::{EventCode, NewEvent};
 use crate::directory::{
-    Application, ClientId, Environment, OrgDomain, TokenValidity, User, UserId,
+    Application, ClientId, Environment, OrgDomain, Organization, TokenValidity, User, UserId,
 };
 use crate::error::{Resource, TokenProblem};
 use crate::identity::Identity;
@@ -267,6 +267,7 @@ impl<'a, S: Store> Tokens<'a, S> {
         // tokens (password change, global sign-out, disable, client revocation) is dead too:
         // otherwise a sign-in under way during a password change would outlive it.
         let subject = Subject {
+            tenant: &payload.org,
             jti: payload.grant,
             grant: payload.grant,
             user_id: payload.user_id,
@@ -494,6 +495,7 @@ impl<'a, S: Store> Tokens<'a, S> {
         let verified = self.verify(token).await?;
         let c = &verified.claims;
         let subject = Subject {
+            tenant: &c.tnt,
             jti: c.jti,
             grant: c.gid,
             user_id: c.uid,
@@ -578,6 +580,7 @@ impl<'a, S: Store> Tokens<'a, S> {
     ) -> Result<IdClaims<'static>, Error> {
         let claims = self.verify_id_token(token, client_id).await?;
         let subject = Subject {
+            tenant: &claims.tnt,
             jti: claims.jti,
             grant: claims.gid,
             user_id: claims.sub,
@@ -725,12 +728,38 @@ impl<'a, S: Store> Tokens<'a, S> {
         .await
     }
 
+    /// Revokes every token of an organization that is being deleted: live verification refuses
+    /// its access and ID tokens from now on (its refresh tokens, codes and user info already
+    /// need a live organization).
+    pub(crate) async fn revoke_organization(&self, org: &Organization) -> Result<(), Error> {
+        let not_before = next_second(self.identity.now());
+        self.record(&Revocation::Organization {
+            id: org.id,
+            org: org.domain.clone(),
+            not_before,
+            expires_at: not_before + self.identity.config().longest_token_lifetime(),
+        })
+        .await
+    }
+
     /// Revokes every token of a client.
     ///
     /// # Errors
     /// [`Error::Store`].
     pub async fn revoke_client(&self, client_id: ClientId) -> Result<(), Error> {
         let now = self.identity.now();
+        self.revoke_client_tokens(client_id, now).await?;
+        self.audit_required(NewEvent::new(EventCode::CLIENT_TOKENS_REVOKED, now).client(client_id))
+            .await
+    }
+
+    /// [`Tokens::revoke_client`] without its audit event (deleting the application records
+    /// its own).
+    pub(crate) async fn revoke_client_tokens(
+        &self,
+        client_id: ClientId,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
         let not_before = next_second(now);
         self.identity
             .store()
@@ -741,9 +770,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             not_before,
             expires_at: not_before + self.identity.config().longest_token_lifetime(),
         })
-        .await?;
-        self.audit_required(NewEvent::new(EventCode::CLIENT_TOKENS_REVOKED, now).client(client_id))
-            .await
+        .await
     }
 
     /// Adds a signing key to the organization that signs from now on; older keys keep verifying
@@ -823,7 +850,7 @@ impl<'a, S: Store> Tokens<'a, S> {
     // --- internals ---
 
     /// Parses and checks a token; `access_token_expired` tells expiry instead of failing.
-    async fn check_revocations(&self, subject: &Subject) -> Result<(), Error> {
+    async fn check_revocations(&self, subject: &Subject<'_>) -> Result<(), Error> {
         let revoked = self
             .identity
             .revocations()

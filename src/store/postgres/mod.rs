@@ -141,6 +141,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "counts",
         sql: include_str!("migrations/0005_counts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "organization_revocations",
+        sql: include_str!("migrations/0006_organization_revocations.sql"),
+    },
 ];
 
 struct Migration {

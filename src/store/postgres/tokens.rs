@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::rows;
 use super::{PostgresStore, begin, env_str, execute, query, retrying};
-use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::error::FieldProblem;
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use crate::store::{FamilyId, StoreError};
@@ -118,6 +118,18 @@ fn columns(
             Some(*not_before),
             *expires_at,
         ),
+        Revocation::Organization {
+            id,
+            org,
+            not_before,
+            expires_at,
+        } => (
+            "organization",
+            id.as_uuid(),
+            Some(org.as_str()),
+            Some(*not_before),
+            *expires_at,
+        ),
         Revocation::Client {
             client_id,
             not_before,
@@ -208,6 +220,12 @@ impl RevocationStore for PostgresStore {
                         not_before: not_before()?,
                         expires_at,
                     },
+                    "organization" => Revocation::Organization {
+                        id: OrganizationId::from_uuid(subject),
+                        org: rows::parse(row, "org", OrgDomain::parse)?,
+                        not_before: not_before()?,
+                        expires_at,
+                    },
                     "client" => Revocation::Client {
                         client_id: ClientId::from_uuid(subject),
                         not_before: not_before()?,
@@ -222,7 +240,7 @@ impl RevocationStore for PostgresStore {
 }
 
 /// A revocation row whose `kind` this version does not know (the schema's CHECK allows only
-/// the four kinds: the row was written by something else).
+/// the five kinds: the row was written by something else).
 #[derive(Debug, thiserror::Error)]
 #[error("the revocation feed holds a row of an unknown kind")]
 struct UnknownRevocationKind;

@@ -135,6 +135,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "counts",
         sql: include_str!("migrations/0005_counts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "organization_revocations",
+        sql: include_str!("migrations/0006_organization_revocations.sql"),
+    },
 ];
 
 struct Migration {
@@ -740,6 +745,44 @@ mod tests {
             conn.execute_batch(m.sql).expect("the migration applies");
         }
         conn
+    }
+
+    #[test]
+    fn migration_6_keeps_the_revocation_feed_and_admits_organization_revocations() {
+        let conn = Connection::open_in_memory().expect("an in-memory database");
+        let (before, after) = MIGRATIONS.split_at(5);
+        for m in before {
+            conn.execute_batch(m.sql).expect("the migration applies");
+        }
+        let insert = "INSERT INTO revocations (env, seq, kind, subject, org, not_before, \
+                      expires_at) VALUES ('sandbox', ?1, ?2, zeroblob(16), 'acme', 5, 10)";
+        conn.execute(insert, rusqlite::params![1, "user"])
+            .expect("a user revocation");
+        assert!(
+            conn.execute(insert, rusqlite::params![2, "organization"])
+                .is_err(),
+            "before migration 6 the kind is refused"
+        );
+        for m in after {
+            conn.execute_batch(m.sql).expect("the migration applies");
+        }
+        conn.execute(insert, rusqlite::params![2, "organization"])
+            .expect("an organization revocation");
+        assert!(
+            conn.execute(insert, rusqlite::params![3, "tenant"])
+                .is_err()
+        );
+        let kinds: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, kind FROM revocations ORDER BY seq")
+            .expect("a statement")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            kinds,
+            [(1, "user".to_owned()), (2, "organization".to_owned())]
+        );
     }
 
     #[test]

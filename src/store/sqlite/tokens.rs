@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::rows::{self, at, opt_at, text, uuid};
 use super::{SqliteStore, env_str, execute, query_all, query_opt};
-use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::error::FieldProblem;
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use crate::store::{FamilyId, StoreError};
@@ -132,6 +132,18 @@ fn revocation_values(r: &Revocation) -> Result<[Value; 5], StoreError> {
             at(*not_before)?,
             at(*expires_at)?,
         ],
+        Revocation::Organization {
+            id,
+            org,
+            not_before,
+            expires_at,
+        } => [
+            text("organization"),
+            uuid(id.as_uuid()),
+            text(org.as_str()),
+            at(*not_before)?,
+            at(*expires_at)?,
+        ],
         Revocation::Client {
             client_id,
             not_before,
@@ -152,8 +164,12 @@ fn revocation(row: &Row<'_>) -> Result<(u64, Revocation), StoreError> {
     let subject = rows::uuid_of(row, "subject")?;
     let expires_at = rows::instant(row, "expires_at")?;
     let not_before = || {
-        rows::opt_instant(row, "not_before")?
-            .ok_or_else(|| rows::bad("not_before", "NULL in a user or client revocation"))
+        rows::opt_instant(row, "not_before")?.ok_or_else(|| {
+            rows::bad(
+                "not_before",
+                "NULL in a user, organization or client revocation",
+            )
+        })
     };
     let revocation = match rows::str(row, "kind")? {
         "token" => Revocation::Token {
@@ -167,6 +183,12 @@ fn revocation(row: &Row<'_>) -> Result<(u64, Revocation), StoreError> {
         "user" => Revocation::User {
             org: rows::parse(row, "org", OrgDomain::parse)?,
             user_id: UserId::from_uuid(subject),
+            not_before: not_before()?,
+            expires_at,
+        },
+        "organization" => Revocation::Organization {
+            id: OrganizationId::from_uuid(subject),
+            org: rows::parse(row, "org", OrgDomain::parse)?,
             not_before: not_before()?,
             expires_at,
         },

@@ -1,0 +1,7 @@
+-- Deleting an organization revokes its tokens: the revocation feed gains the kind
+-- 'organization' (subject = organization id, org = its domain, not_before set). Instances of
+-- older versions read such a row as an unknown kind and fail closed (live verification answers
+-- a store error): upgrade them all before deleting an organization.
+ALTER TABLE {schema}.revocations DROP CONSTRAINT revocations_kind_check;
+ALTER TABLE {schema}.revocations ADD CONSTRAINT revocations_kind_check
+    CHECK (kind IN ('token', 'grant', 'user', 'client', 'organization'));
