@@ -5,3 +5,6 @@
 ALTER TABLE {schema}.revocations DROP CONSTRAINT revocations_kind_check;
 ALTER TABLE {schema}.revocations ADD CONSTRAINT revocations_kind_check
     CHECK (kind IN ('token', 'grant', 'user', 'client', 'organization'));
+
+-- purge_expired: retired signing keys by an index, as in the SQLite schema since its 0002.
+CREATE INDEX signing_keys_retired ON {schema}.signing_keys (retires_at) WHERE retires_at IS NOT NULL;
