@@ -2,7 +2,8 @@
 //!
 //! Runs when built with `--features postgres` and `IDCORE_TEST_POSTGRES_URL` names a database
 //! (`postgres://postgres@127.0.0.1:5432/test`); otherwise every test passes without doing
-//! anything and the binary says once that the PostgreSQL tests were skipped.
+//! anything and the binary says once, for itself and `tests/tokens_postgres.rs`, that the
+//! PostgreSQL tests were skipped.
 //!
 //! Each test works in its own fresh, migrated schema (`idcore_test_<time>_<pid>_<n>`): the
 //! public conformance suite (every check, `Isolation::Exclusive`, plus its restart checks
@@ -17,7 +18,7 @@ fn postgres_tests_skipped_without_the_feature() {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "PostgreSQL tests skipped: build with --features postgres and set IDCORE_TEST_POSTGRES_URL"
+        "PostgreSQL tests (conformance_postgres, tokens_postgres) skipped: build with --features postgres and set IDCORE_TEST_POSTGRES_URL"
     );
 }
 

@@ -152,6 +152,9 @@ impl PostgresStore {
                 Some(_) => format!(", {}", event_ctes(18, "EXISTS (SELECT 1 FROM new)")),
                 None => String::new(),
             };
+            // The old token is found by its primary key only: `IS NOT DISTINCT FROM` keeps the
+            // family out of the index choice (an index scan by family would read every token
+            // the family ever had), and the uncorrelated `EXISTS` takes the family lock first.
             let sql = self.sql(&format!(
                 "WITH lock AS (\
                      SELECT family FROM {{schema}}.refresh_families \
@@ -159,7 +162,8 @@ impl PostgresStore {
                  old AS (\
                      UPDATE {{schema}}.refresh_tokens \
                      SET state = 'rotated', state_at = $16, successor = $2 \
-                     WHERE env = $1 AND digest = $17 AND family IN (SELECT family FROM lock) \
+                     WHERE env = $1 AND digest = $17 AND EXISTS (SELECT 1 FROM lock) \
+                     AND family IS NOT DISTINCT FROM $3 \
                      AND state = 'active' AND expires_at > $16 \
                      RETURNING {REFRESH_COLUMNS}), \
                  new AS (\
