@@ -12,10 +12,16 @@
 //! verification after the interval catches up with the feed. If catching up fails and the view
 //! is older than `revocation_max_staleness` (default 5 s), live verification fails closed with
 //! [`Error::Store`](crate::Error::Store).
+//!
+//! **Catching up.** One task at a time reads the feed. While it does, other live verifications
+//! answer from the view if it is younger than the maximum staleness; if it is older (a new
+//! instance, or one idle for longer), they wait for that read and answer from what it leaves —
+//! or fail closed if it failed. A read whose caller is dropped midway (a request timed out)
+//! lets the next task read; it never leaves the view stuck.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::task::{Poll, Waker};
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -23,6 +29,7 @@ use uuid::Uuid;
 use crate::Error;
 use crate::directory::{ClientId, Environment, OrgDomain, UserId};
 use crate::store::FamilyId;
+use crate::store::StoreError;
 use crate::store::tokens::{Revocation, RevocationStore};
 
 /// What live verification asks of the view about one token.
@@ -134,7 +141,7 @@ impl State {
 /// The view; one per [`Identity`](crate::Identity).
 pub(crate) struct RevocationView {
     state: RwLock<State>,
-    syncing: AtomicBool,
+    catch_up: Gate,
     poll_interval: Duration,
     max_staleness: Duration,
 }
@@ -143,13 +150,17 @@ impl RevocationView {
     pub(crate) fn new(poll_interval: Duration, max_staleness: Duration) -> Self {
         Self {
             state: RwLock::new(State::default()),
-            syncing: AtomicBool::new(false),
+            catch_up: Gate::default(),
             poll_interval,
             max_staleness,
         }
     }
 
     /// Whether the token is revoked, catching up with the store first when the view is stale.
+    ///
+    /// One task at a time reads the feed. While it does, the others answer from the view if it
+    /// is younger than the maximum staleness, and otherwise (a new instance, or one idle for
+    /// longer) wait for that read and answer from what it leaves.
     ///
     /// # Errors
     /// [`Error::Store`] when the view is older than the maximum staleness and cannot catch up.
@@ -161,50 +172,68 @@ impl RevocationView {
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
         let synced_at = self.read().synced_at;
-        let fresh = synced_at.is_some_and(|at| now - at < self.poll_interval);
-        if !fresh
-            && let Err(e) = self.sync(store, env, now).await
-            && synced_at.is_none_or(|at| now - at >= self.max_staleness)
-        {
-            return Err(e);
+        if !synced_at.is_some_and(|at| now - at < self.poll_interval) {
+            // Cold: boxed, so the hot path's future stays small.
+            Box::pin(self.catch_up(store, env, now)).await?;
         }
         Ok(self.read().revoked(subject))
     }
 
-    /// Catches up with the store's feed (one caller at a time; others keep using the view).
-    async fn sync<S: RevocationStore>(
+    /// Brings the view up to date, or confirms that it is young enough to answer from.
+    async fn catch_up<S: RevocationStore>(
         &self,
         store: &S,
         env: Environment,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        if self.syncing.swap(true, Ordering::AcqRel) {
-            // Another task is catching up right now; the view it leaves is at most this old.
-            let synced_at = self.read().synced_at;
-            return match synced_at {
-                Some(at) if now - at < self.max_staleness => Ok(()),
-                _ => Err(Error::Store(crate::store::StoreError::Retryable {
-                    source: "the revocation view is catching up".into(),
-                })),
+        let usable = || {
+            self.read()
+                .synced_at
+                .is_some_and(|at| now - at < self.max_staleness)
+        };
+        loop {
+            let Some(reading) = self.catch_up.enter() else {
+                // Another task is reading the feed right now.
+                if usable() {
+                    return Ok(());
+                }
+                match self.catch_up.wait().await {
+                    _ if usable() => return Ok(()),
+                    Left::Failed => {
+                        return Err(Error::Store(StoreError::Backend {
+                            source: "the revocation feed could not be read".into(),
+                        }));
+                    }
+                    // The reader gave up midway (its caller dropped it): read here.
+                    Left::Read | Left::Abandoned => continue,
+                }
+            };
+            let cursor = self.read().cursor;
+            // Dropping this future mid-read drops `reading`, which reopens the gate.
+            let result = store.revocations_since(env, cursor, now).await;
+            return match result {
+                Ok(entries) => {
+                    let mut state = self.write();
+                    for (seq, r) in &entries {
+                        state.apply(r);
+                        state.cursor = state.cursor.max(*seq);
+                    }
+                    state.forget_lapsed(now);
+                    state.synced_at = Some(now);
+                    drop(state);
+                    reading.leave(Left::Read);
+                    Ok(())
+                }
+                Err(e) => {
+                    reading.leave(Left::Failed);
+                    if usable() {
+                        Ok(())
+                    } else {
+                        Err(Error::Store(e))
+                    }
+                }
             };
         }
-        let cursor = self.read().cursor;
-        let result = store.revocations_since(env, cursor, now).await;
-        let outcome = match result {
-            Ok(entries) => {
-                let mut state = self.write();
-                for (seq, r) in &entries {
-                    state.apply(r);
-                    state.cursor = state.cursor.max(*seq);
-                }
-                state.forget_lapsed(now);
-                state.synced_at = Some(now);
-                Ok(())
-            }
-            Err(e) => Err(Error::Store(e)),
-        };
-        self.syncing.store(false, Ordering::Release);
-        outcome
     }
 
     /// Applies a revocation this instance just stored (the feed will bring it again; applying is
@@ -219,5 +248,269 @@ impl RevocationView {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Lets one task at a time through; the others may wait for it to leave. Runtime-agnostic (the
+/// core depends on no executor): waiters park their `Waker`s here.
+#[derive(Default)]
+struct Gate {
+    inner: Mutex<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    busy: bool,
+    /// How many tasks have left the gate so far, and how the last one left.
+    left: u64,
+    last: Left,
+    waiters: Vec<Waker>,
+}
+
+/// How a task left the gate.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+enum Left {
+    /// It read the feed into the view.
+    Read,
+    /// Its read failed.
+    Failed,
+    /// It was dropped midway.
+    #[default]
+    Abandoned,
+}
+
+impl Gate {
+    /// Enters the gate if no task is in it.
+    fn enter(&self) -> Option<GateGuard<'_>> {
+        let mut state = self.lock();
+        if state.busy {
+            return None;
+        }
+        state.busy = true;
+        Some(GateGuard {
+            gate: self,
+            left: Left::Abandoned,
+        })
+    }
+
+    /// Resolves once the task in the gate now has left it, with how it left (at once if the
+    /// gate is empty, with how the last task left).
+    fn wait(&self) -> impl Future<Output = Left> + '_ {
+        let start = self.lock().left;
+        std::future::poll_fn(move |cx| {
+            let mut state = self.lock();
+            if !state.busy || state.left != start {
+                return Poll::Ready(state.last);
+            }
+            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The task in the gate; dropping it (also by cancellation) opens the gate and wakes the waiters.
+struct GateGuard<'a> {
+    gate: &'a Gate,
+    left: Left,
+}
+
+impl GateGuard<'_> {
+    fn leave(mut self, how: Left) {
+        self.left = how;
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        let waiters = {
+            let mut state = self.gate.lock();
+            state.busy = false;
+            state.left += 1;
+            state.last = self.left;
+            std::mem::take(&mut state.waiters)
+        };
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::task::{Context, Wake};
+
+    use super::*;
+
+    /// A feed whose reads wait until it is opened, then answer (an error if `fails`).
+    struct Feed {
+        open: AtomicBool,
+        fails: bool,
+        reads: AtomicUsize,
+    }
+
+    impl Feed {
+        fn new(fails: bool) -> Self {
+            Self {
+                open: AtomicBool::new(false),
+                fails,
+                reads: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl RevocationStore for Feed {
+        async fn record_revocation(
+            &self,
+            _env: Environment,
+            _revocation: &Revocation,
+        ) -> Result<u64, StoreError> {
+            Ok(1)
+        }
+
+        fn revocations_since(
+            &self,
+            _env: Environment,
+            _after: u64,
+            _now: OffsetDateTime,
+        ) -> impl Future<Output = Result<Vec<(u64, Revocation)>, StoreError>> + Send {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            std::future::poll_fn(move |_| {
+                if !self.open.load(Ordering::SeqCst) {
+                    Poll::Pending
+                } else if self.fails {
+                    Poll::Ready(Err(StoreError::Backend {
+                        source: "down".into(),
+                    }))
+                } else {
+                    Poll::Ready(Ok(Vec::new()))
+                }
+            })
+        }
+    }
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn subject(tenant: &OrgDomain) -> Subject<'_> {
+        Subject {
+            tenant,
+            jti: Uuid::nil(),
+            grant: Uuid::nil(),
+            user_id: UserId::from_uuid(Uuid::nil()),
+            client_id: ClientId::from_uuid(Uuid::nil()),
+            issued_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn view() -> RevocationView {
+        RevocationView::new(Duration::milliseconds(500), Duration::seconds(5))
+    }
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[test]
+    fn a_task_finding_the_view_cold_waits_for_the_read_in_flight() {
+        let (view, feed, tenant) = (view(), Feed::new(false), OrgDomain::parse("acme").unwrap());
+        let s = subject(&tenant);
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut reader = pin!(view.is_revoked(&feed, Environment::Production, &s, NOW));
+        let mut waiter = pin!(view.is_revoked(&feed, Environment::Production, &s, NOW));
+        assert!(reader.as_mut().poll(&mut cx).is_pending());
+        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        feed.open.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            reader.as_mut().poll(&mut cx),
+            Poll::Ready(Ok(false))
+        ));
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "the waiter is woken once"
+        );
+        assert!(matches!(
+            waiter.as_mut().poll(&mut cx),
+            Poll::Ready(Ok(false))
+        ));
+        assert_eq!(feed.reads.load(Ordering::SeqCst), 1, "one read served both");
+    }
+
+    #[test]
+    fn a_waiting_task_fails_closed_when_the_read_fails() {
+        let (view, feed, tenant) = (view(), Feed::new(true), OrgDomain::parse("acme").unwrap());
+        let s = subject(&tenant);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut reader = pin!(view.is_revoked(&feed, Environment::Production, &s, NOW));
+        let mut waiter = pin!(view.is_revoked(&feed, Environment::Production, &s, NOW));
+        assert!(reader.as_mut().poll(&mut cx).is_pending());
+        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        feed.open.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            reader.as_mut().poll(&mut cx),
+            Poll::Ready(Err(Error::Store(StoreError::Backend { .. })))
+        ));
+        assert!(matches!(
+            waiter.as_mut().poll(&mut cx),
+            Poll::Ready(Err(Error::Store(StoreError::Backend { .. })))
+        ));
+    }
+
+    #[test]
+    fn a_read_dropped_midway_lets_the_waiting_task_read() {
+        let (view, feed, tenant) = (view(), Feed::new(false), OrgDomain::parse("acme").unwrap());
+        let s = subject(&tenant);
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut reader = Box::pin(view.is_revoked(&feed, Environment::Production, &s, NOW));
+        let mut waiter = pin!(view.is_revoked(&feed, Environment::Production, &s, NOW));
+        assert!(reader.as_mut().poll(&mut cx).is_pending());
+        assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        drop(reader); // its caller gave up (a request timeout)
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the waiter is woken");
+        assert!(
+            waiter.as_mut().poll(&mut cx).is_pending(),
+            "it reads itself"
+        );
+        assert_eq!(feed.reads.load(Ordering::SeqCst), 2);
+        feed.open.store(true, Ordering::SeqCst);
+        assert!(matches!(
+            waiter.as_mut().poll(&mut cx),
+            Poll::Ready(Ok(false))
+        ));
+        // And later callers find the view fresh, without a read.
+        let later = pin!(view.is_revoked(&feed, Environment::Production, &s, NOW));
+        assert!(matches!(later.poll(&mut cx), Poll::Ready(Ok(false))));
+        assert_eq!(feed.reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_view_young_enough_answers_while_another_task_reads() {
+        let (view, feed, tenant) = (view(), Feed::new(false), OrgDomain::parse("acme").unwrap());
+        let s = subject(&tenant);
+        view.write().synced_at = Some(NOW);
+        let later = NOW + Duration::seconds(1); // past the poll interval, within the staleness
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut reader = pin!(view.is_revoked(&feed, Environment::Production, &s, later));
+        assert!(reader.as_mut().poll(&mut cx).is_pending());
+        let other = pin!(view.is_revoked(&feed, Environment::Production, &s, later));
+        assert!(matches!(other.poll(&mut cx), Poll::Ready(Ok(false))));
+        assert_eq!(feed.reads.load(Ordering::SeqCst), 1);
     }
 }
