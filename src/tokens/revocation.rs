@@ -172,7 +172,7 @@ impl RevocationView {
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
         let synced_at = self.read().synced_at;
-        if !synced_at.is_some_and(|at| now - at < self.poll_interval) {
+        if synced_at.is_none_or(|at| now - at >= self.poll_interval) {
             // Cold: boxed, so the hot path's future stays small.
             Box::pin(self.catch_up(store, env, now)).await?;
         }
