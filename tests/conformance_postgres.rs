@@ -400,6 +400,80 @@ mod postgres {
 
     // ---- migrations ----
 
+    /// The refresh grant's lookups of one token, as the store writes them, planned the way a
+    /// connection plans a prepared statement it runs often (a generic plan) on tables never
+    /// analyzed (a new database) — empty, then holding 5,000 tokens: each probes the primary
+    /// key by `(env, digest)`, never a secondary index by `env` alone (migration 7).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refresh_token_lookups_probe_the_primary_key_without_statistics() {
+        let fresh = fresh!();
+        let client = fresh.store.pool().get().await.expect("a connection");
+        let schema = format!("\"{}\"", fresh.store.schema());
+        let lookups = [
+            (
+                format!("SELECT * FROM {schema}.refresh_tokens WHERE env = $1 AND digest = $2"),
+                "'production', '\\x00'",
+            ),
+            (
+                format!(
+                    "UPDATE {schema}.refresh_tokens SET state = 'rotated', state_at = $4, \
+                 successor = $2 WHERE env = $1 AND digest = $2 \
+                 AND family IS NOT DISTINCT FROM $3 AND state = 'active' AND expires_at > $4"
+                ),
+                "'production', '\\x00', '00000000-0000-0000-0000-000000000000', now()",
+            ),
+        ];
+        let plan = |sql: &str, args: &str| {
+            let client = &client;
+            let (sql, args) = (sql.to_owned(), args.to_owned());
+            async move {
+                client
+                    .batch_execute(&format!(
+                        "SET plan_cache_mode = force_generic_plan; \
+                         PREPARE lookup AS {sql}"
+                    ))
+                    .await
+                    .expect("prepare");
+                let rows = client
+                    .query(&format!("EXPLAIN EXECUTE lookup({args})"), &[])
+                    .await
+                    .expect("explain");
+                client
+                    .batch_execute("DEALLOCATE lookup")
+                    .await
+                    .expect("deallocate");
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        };
+        for filled in [false, true] {
+            if filled {
+                client
+                    .batch_execute(&format!(
+                        "INSERT INTO {schema}.refresh_tokens SELECT 'production', \
+                         sha256(i::text::bytea), gen_random_uuid(), 0, 'acme', \
+                         gen_random_uuid(), '01900000-0000-7000-8000-000000000000', 'openid', \
+                         now(), now(), now() + interval '1 hour', now() + interval '30 days', \
+                         'active', NULL, NULL FROM generate_series(1, 5000) AS i"
+                    ))
+                    .await
+                    .expect("fill");
+            }
+            for (sql, args) in &lookups {
+                let plan = plan(sql, args).await;
+                assert!(
+                    plan.contains("using refresh_tokens_pkey")
+                        && plan.contains("Index Cond: ((env = $1) AND (digest = $2))"),
+                    "{sql}\n{plan}"
+                );
+            }
+        }
+        drop(client);
+        fresh.drop_schema().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrate_is_idempotent_and_safe_when_processes_race() {
         let fresh = fresh!();
@@ -414,9 +488,10 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 6,
+            n, 7,
             "one row per migration (0001 initial, 0002 tokens, 0003 credentials, 0004 user \
-             active, 0005 counts, 0006 organization revocations), each once"
+             active, 0005 counts, 0006 organization revocations, 0007 refresh token indexes), \
+             each once"
         );
         drop(client);
         fresh.drop_schema().await;

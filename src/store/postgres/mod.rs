@@ -146,6 +146,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "organization_revocations",
         sql: include_str!("migrations/0006_organization_revocations.sql"),
     },
+    Migration {
+        version: 7,
+        name: "refresh_token_indexes",
+        sql: include_str!("migrations/0007_refresh_token_indexes.sql"),
+    },
 ];
 
 struct Migration {
