@@ -11,10 +11,8 @@
 //! macro owns them), so the next run removes every file of a process that has ended (and any
 //! older than an hour).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration as StdDuration, Instant, SystemTime};
+use std::time::{Duration as StdDuration, Instant};
 
 use idcore::audit::{EventCode, EventQuery};
 use idcore::directory::{ApplicationScope, Environment};
@@ -29,91 +27,11 @@ use idcore::store::{
 use time::Duration;
 use tokio::sync::Barrier;
 
+mod sqlite_file;
+
+use sqlite_file::TempDb;
+
 const ENV: Environment = Environment::Production;
-
-/// Where this binary's databases live.
-fn dir() -> PathBuf {
-    let dir = std::env::temp_dir().join("idcore-sqlite-tests");
-    std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
-    dir
-}
-
-/// A database file of its own, removed (with its `-wal` and `-shm` files) when dropped.
-struct TempDb {
-    path: PathBuf,
-}
-
-impl TempDb {
-    fn new(what: &str) -> Self {
-        remove_stale_files();
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let path = dir().join(format!("{}-{n}-{what}.sqlite3", std::process::id()));
-        remove_files(&path);
-        Self { path }
-    }
-
-    /// A store on this file, opened and migrated.
-    async fn store(&self) -> SqliteStore {
-        self.store_with(SqliteOptions::default()).await
-    }
-
-    async fn store_with(&self, options: SqliteOptions) -> SqliteStore {
-        let store = SqliteStore::open_with(&self.path, options)
-            .await
-            .expect("the database opens");
-        store.migrate().await.expect("migrations apply");
-        store
-    }
-
-    /// A raw connection, for what the store API cannot do (holding a lock, corrupting a row).
-    fn raw(&self) -> Connection {
-        Connection::open(&self.path).expect("a raw connection")
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        remove_files(&self.path);
-    }
-}
-
-fn remove_files(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(name));
-    }
-}
-
-/// Removes, once per test binary, the files earlier runs left behind: those of a process that
-/// has ended (on Linux), and any older than an hour. Files of live runs are left alone.
-fn remove_stale_files() {
-    static DONE: AtomicBool = AtomicBool::new(false);
-    if DONE.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir()) else {
-        return;
-    };
-    let me = std::process::id();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        let ended = cfg!(target_os = "linux") && !Path::new(&format!("/proc/{pid}")).exists();
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|age| age > StdDuration::from_secs(3600));
-        if pid != me && (ended || old) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
 
 fn page(n: u32, per: u32) -> PageRequest {
     PageRequest::new(n, per).expect("a valid page")
@@ -123,7 +41,7 @@ fn page(n: u32, per: u32) -> PageRequest {
 
 /// The store of one conformance check: a fresh file of its own, so the suite runs with
 /// `Isolation::Exclusive` (environment-wide totals checked exactly). The file stays behind
-/// until a later run removes it (see [`remove_stale_files`]).
+/// until a later run removes it (see `tests/sqlite_file`).
 async fn make() -> SqliteStore {
     let db = TempDb::new("suite");
     let store = db.store().await;

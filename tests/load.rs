@@ -30,13 +30,12 @@
 //! [`live_verifications_after_an_idle_spell_all_succeed`] is the smallest form of the same
 //! load: concurrent live verifications when the instance's revocation view has to catch up.
 
+mod sqlite_file;
 mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use idcore::audit::{EventCode, EventQuery};
 use idcore::clock::ManualClock;
@@ -46,7 +45,6 @@ use idcore::risk::RequestContext;
 use idcore::signin::password::{Argon2Params, Password};
 use idcore::signin::{Authorization, SignInRequest, SignInStep, SignUp, SigninSettings};
 use idcore::store::Store;
-use idcore::store::sqlite::SqliteStore;
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
 use idcore::tokens::{ClientAuth, CodeRequest, TokenSet};
@@ -54,6 +52,7 @@ use idcore::{
     ApplicationScope, ApplicationType, Identity, MemoryStore, NewApplication, NewOrganization,
     NewUser, PageRequest,
 };
+use sqlite_file::TempDb;
 use support::{PASSWORD, REDIRECT, START, VERIFIER, code_in};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
@@ -85,7 +84,7 @@ async fn a_thousand_concurrent_sign_ins_and_refreshes_never_collide_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_sign_ins_and_refreshes_never_collide_sqlite() {
-    let db = Db::fresh("load").await;
+    let db = TempDb::fresh("load").await;
     sign_ins_and_refreshes_never_collide(db.open().await).await;
 }
 
@@ -96,7 +95,7 @@ async fn concurrent_live_verifications_after_an_idle_spell_all_succeed_memory() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_live_verifications_after_an_idle_spell_all_succeed_sqlite() {
-    let db = Db::fresh("idle").await;
+    let db = TempDb::fresh("idle").await;
     live_verifications_after_an_idle_spell_all_succeed(db.open().await).await;
 }
 
@@ -610,44 +609,4 @@ fn email(user: usize) -> String {
 /// Each user's own client address (10.0.0.0/8).
 fn address(user: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + u32::try_from(user).unwrap()))
-}
-
-/// A fresh, migrated SQLite file under the system's temporary directory, removed when dropped.
-struct Db {
-    path: PathBuf,
-}
-
-impl Db {
-    async fn fresh(what: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join("idcore-sqlite-tests");
-        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let db = Self {
-            path: dir.join(format!("{}-{n}-{what}.sqlite3", std::process::id())),
-        };
-        db.remove();
-        db.open().await.migrate().await.expect("migrations apply");
-        db
-    }
-
-    async fn open(&self) -> SqliteStore {
-        SqliteStore::open(&self.path)
-            .await
-            .expect("the database opens")
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = self.path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(name));
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        self.remove();
-    }
 }

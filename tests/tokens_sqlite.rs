@@ -11,8 +11,6 @@
 //! Each test works on its own file under `std::env::temp_dir()/idcore-sqlite-tests/`, removed
 //! at its end.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use idcore::clock::SystemClock;
@@ -27,62 +25,24 @@ use idcore::{
 };
 use time::OffsetDateTime;
 
+mod sqlite_file;
+
+use sqlite_file::TempDb;
+
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const REDIRECT: &str = "https://app.example.com/callback";
 
-/// A fresh, migrated database file; `instance` gives any number of `Identity` instances on it,
-/// each with a store of its own (separate processes, or a restarted one). Removed when dropped.
-struct Db {
-    path: PathBuf,
-}
-
-impl Db {
-    async fn fresh(what: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join("idcore-sqlite-tests");
-        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let db = Self {
-            path: dir.join(format!("{}-{n}-{what}.sqlite3", std::process::id())),
-        };
-        db.remove();
-        db.open().await.migrate().await.expect("migrations apply");
-        db
-    }
-
-    /// A new store on this file, with connections of its own.
-    async fn open(&self) -> SqliteStore {
-        SqliteStore::open(&self.path)
-            .await
-            .expect("the database opens")
-    }
-
-    /// A new `Identity` (a process of the deployment) on a new store on this file.
-    async fn instance(&self) -> Identity<SqliteStore> {
-        Identity::builder()
-            .issuer("https://auth.example.com")
-            .environment(Environment::Sandbox)
-            .clock(SystemClock)
-            // Every instance of a deployment shares the key-encryption key.
-            .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("32 bytes"))
-            .store(self.open().await)
-            .build()
-            .expect("a valid configuration")
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = self.path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(name));
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        self.remove();
-    }
+/// A new `Identity` (a process of the deployment) on a new store on `db`.
+async fn instance(db: &TempDb) -> Identity<SqliteStore> {
+    Identity::builder()
+        .issuer("https://auth.example.com")
+        .environment(Environment::Sandbox)
+        .clock(SystemClock)
+        // Every instance of a deployment shares the key-encryption key.
+        .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("32 bytes"))
+        .store(db.open().await)
+        .build()
+        .expect("a valid configuration")
 }
 
 /// An organization, a public client and a user, created through one instance.
@@ -157,9 +117,9 @@ fn invalid_token(result: Result<impl std::fmt::Debug, Error>) -> TokenProblem {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn global_sign_out_on_one_instance_is_seen_by_another_within_a_second() {
-    let db = Db::fresh("tokens").await;
-    let a = db.instance().await;
-    let b = db.instance().await;
+    let db = TempDb::fresh("tokens").await;
+    let a = instance(&db).await;
+    let b = instance(&db).await;
     let tenant = Tenant::create(&a).await;
     let code = tenant.code(&a).await;
     let set = a
@@ -206,9 +166,9 @@ async fn global_sign_out_on_one_instance_is_seen_by_another_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_token_reuse_is_detected_after_reopening_the_store() {
-    let db = Db::fresh("tokens").await;
+    let db = TempDb::fresh("tokens").await;
     let (tenant, first, second) = {
-        let before = db.instance().await;
+        let before = instance(&db).await;
         let tenant = Tenant::create(&before).await;
         let code = tenant.code(&before).await;
         let tokens = before.tokens();
@@ -225,7 +185,7 @@ async fn refresh_token_reuse_is_detected_after_reopening_the_store() {
         // The instance and its store are dropped here: the process "restarts".
     };
 
-    let after = db.instance().await;
+    let after = instance(&db).await;
     after
         .tokens()
         .verify_live(&second.access_token)
@@ -247,7 +207,7 @@ async fn refresh_token_reuse_is_detected_after_reopening_the_store() {
         .await;
     assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
     // The family's revocation is in the durable feed: yet another instance sees it at once.
-    let third = db.instance().await;
+    let third = instance(&db).await;
     assert_eq!(
         invalid_token(third.tokens().verify_live(&second.access_token).await),
         TokenProblem::Revoked
@@ -256,9 +216,9 @@ async fn refresh_token_reuse_is_detected_after_reopening_the_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_used_authorization_code_stays_used_after_reopening_the_store() {
-    let db = Db::fresh("tokens").await;
+    let db = TempDb::fresh("tokens").await;
     let (tenant, used, unused, first) = {
-        let before = db.instance().await;
+        let before = instance(&db).await;
         let tenant = Tenant::create(&before).await;
         let used = tenant.code(&before).await;
         let unused = tenant.code(&before).await;
@@ -270,7 +230,7 @@ async fn a_used_authorization_code_stays_used_after_reopening_the_store() {
         (tenant, used, unused, first)
     };
 
-    let after = db.instance().await;
+    let after = instance(&db).await;
     let second = after
         .tokens()
         .exchange_code(&tenant.auth(), &used, REDIRECT, VERIFIER)
