@@ -473,11 +473,7 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// [`Error::InvalidToken`] with the reason, [`Error::Store`] or [`Error::Keys`] when the
     /// organization's keys cannot be loaded.
     pub async fn verify(&self, token: &str) -> Result<Verified, Error> {
-        let verified = self.check(token).await?;
-        if verified.access_token_expired {
-            return Err(Error::InvalidToken(TokenProblem::Expired));
-        }
-        Ok(verified)
+        self.check(token, Expiry::Refuse).await
     }
 
     /// [`Tokens::verify`], then revocations: the token's `jti`, its grant, its user's and its
@@ -514,7 +510,7 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// # Errors
     /// As [`Tokens::verify`], except expiry.
     pub async fn verify_report(&self, token: &str) -> Result<Verified, Error> {
-        self.check(token).await
+        self.check(token, Expiry::Report).await
     }
 
     /// Verifies an ID token issued to `client_id` (for example an `id_token_hint`), without
@@ -663,7 +659,7 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// [`Error::InvalidClient`], [`Error::InvalidToken`], [`Error::Store`].
     pub async fn revoke_access_token(&self, client: &ClientAuth, token: &str) -> Result<(), Error> {
         let app = self.authenticate(client).await?;
-        let verified = match self.check(token).await {
+        let verified = match self.check(token, Expiry::Report).await {
             Ok(v) => v,
             // Unknown or invalid tokens: nothing to revoke (RFC 7009 §2.2).
             Err(Error::InvalidToken(_)) => return Ok(()),
@@ -909,7 +905,7 @@ impl<'a, S: Store> Tokens<'a, S> {
         Ok(now_s >= exp.saturating_add(leeway))
     }
 
-    async fn check(&self, token: &str) -> Result<Verified, Error> {
+    async fn check(&self, token: &str, expiry: Expiry) -> Result<Verified, Error> {
         let config = self.identity.config();
         let decoded =
             jws::decode(token).map_err(|_| Error::InvalidToken(TokenProblem::Malformed))?;
@@ -934,6 +930,9 @@ impl<'a, S: Store> Tokens<'a, S> {
         }
         let expired =
             self.check_times(claims.exp, claims.iat, claims.nbf, claims.auth_time, now)?;
+        if expired && expiry == Expiry::Refuse {
+            return Err(Error::InvalidToken(TokenProblem::Expired));
+        }
         Ok(Verified {
             signature_verified: true,
             access_token_expired: expired,
@@ -1195,6 +1194,15 @@ fn next_second(now: OffsetDateTime) -> OffsetDateTime {
 
 /// The claims of a token already checked, owning their strings.
 /// Whether `iss` is exactly `{issuer}/t/{tnt}`.
+/// What [`Tokens::check`] answers for an expired token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// `Err(Expired)`: the token must not authorize anything.
+    Refuse,
+    /// `Ok` with `access_token_expired: true` (the seed's verify answer; revocation by `jti`).
+    Report,
+}
+
 fn issued_by(issuer: &str, iss: &str, tnt: &OrgDomain) -> bool {
     iss.strip_prefix(issuer)
         .and_then(|rest| rest.strip_prefix("/t/"))
