@@ -115,12 +115,26 @@ impl KeyRing {
         kid: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Arc<OrgKeys>>, Error> {
-        match self.cached(org) {
-            Some(keys) if now - keys.loaded_at < self.reload_interval => Ok(Some(keys)),
-            Some(keys) if keys.verifying.iter().any(|(k, _, _)| k == kid) => Ok(Some(keys)),
+        match self.fresh(org, kid, now) {
+            Some(keys) => Ok(Some(keys)),
             // Cold: boxed, so the hot path's future stays small (it is moved on every call).
-            _ => Box::pin(self.load(store, env, org, now)).await,
+            None => Box::pin(self.load(store, env, org, now)).await,
         }
+    }
+
+    /// The cached keys of `org` for verifying a token whose `kid` is `kid`, unless they must
+    /// be (re)loaded first: not loaded yet, or `kid` unknown and the last load older than the
+    /// reload interval.
+    pub(crate) fn fresh(
+        &self,
+        org: &OrgDomain,
+        kid: &str,
+        now: OffsetDateTime,
+    ) -> Option<Arc<OrgKeys>> {
+        self.cached(org).filter(|keys| {
+            now - keys.loaded_at < self.reload_interval
+                || keys.verifying.iter().any(|(k, _, _)| k == kid)
+        })
     }
 
     /// Adds a new key that signs at once; the others retire after the overlap.

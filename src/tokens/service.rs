@@ -905,41 +905,107 @@ impl<'a, S: Store> Tokens<'a, S> {
         Ok(now_s >= exp.saturating_add(leeway))
     }
 
+    /// Verifies an access token. The hot path awaits nothing: with its organization's keys in
+    /// memory, [`Self::check_with`] answers at once; only a token whose keys must be loaded first
+    /// takes the (boxed, so the hot future stays small) loading path.
     async fn check(&self, token: &str, expiry: Expiry) -> Result<Verified, Error> {
-        let config = self.identity.config();
+        match self.check_with(token, expiry, None) {
+            Some(result) => result,
+            None => Box::pin(self.check_loading(token, expiry)).await,
+        }
+    }
+
+    /// Loads the keys of the token's organization (see [`KeyRing`](super::keyring)), then
+    /// verifies with them.
+    async fn check_loading(&self, token: &str, expiry: Expiry) -> Result<Verified, Error> {
+        // Only tokens that decoded and parsed in `check_with` come here.
         let decoded =
             jws::decode(token).map_err(|_| Error::InvalidToken(TokenProblem::Malformed))?;
-        if decoded.typ() != Some(TYP_ACCESS) {
-            return Err(Error::InvalidToken(TokenProblem::Type));
-        }
         let claims = AccessClaims::from_json(decoded.payload())
             .ok_or(Error::InvalidToken(TokenProblem::Claims))?;
+        let kid = decoded
+            .kid()
+            .ok_or(Error::InvalidToken(TokenProblem::Header))?;
+        let keys = self
+            .identity
+            .key_ring()
+            .for_verifying(
+                self.identity.store(),
+                self.env(),
+                &claims.tnt,
+                kid,
+                self.identity.now(),
+            )
+            .await?
+            .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
+        self.check_with(token, expiry, Some(&keys))
+            .unwrap_or(Err(Error::InvalidToken(TokenProblem::UnknownKey)))
+    }
+
+    /// Verifies an access token with `keys` (its organization's), or with the key ring's keys
+    /// when they are in memory and fresh; `None` when they must be loaded first.
+    fn check_with(
+        &self,
+        token: &str,
+        expiry: Expiry,
+        keys: Option<&OrgKeys>,
+    ) -> Option<Result<Verified, Error>> {
+        let invalid = |problem| Some(Err(Error::InvalidToken(problem)));
+        let config = self.identity.config();
+        let Ok(decoded) = jws::decode(token) else {
+            return invalid(TokenProblem::Malformed);
+        };
+        if decoded.typ() != Some(TYP_ACCESS) {
+            return invalid(TokenProblem::Type);
+        }
+        let Some(claims) = AccessClaims::from_json(decoded.payload()) else {
+            return invalid(TokenProblem::Claims);
+        };
         let now = self.identity.now();
-        self.check_signature(&decoded, &claims.tnt, now).await?;
+        let Some(kid) = decoded.kid() else {
+            return invalid(TokenProblem::Header);
+        };
+        let cached;
+        let keys = match keys {
+            Some(keys) => keys,
+            None => {
+                cached = self.identity.key_ring().fresh(&claims.tnt, kid, now)?;
+                &cached
+            }
+        };
+        let Some(key) = keys.verifying(kid, now) else {
+            return invalid(TokenProblem::UnknownKey);
+        };
+        if jws::verify(&decoded, key).is_err() {
+            return invalid(TokenProblem::Signature);
+        }
         // Only claims of a verified token are looked at from here on.
         if !issued_by(config.issuer().as_str(), &claims.iss, &claims.tnt)
             || claims.dbs != self.env()
         {
-            return Err(Error::InvalidToken(TokenProblem::Issuer));
+            return invalid(TokenProblem::Issuer);
         }
         if claims.aud != config.audience() {
-            return Err(Error::InvalidToken(TokenProblem::Audience));
+            return invalid(TokenProblem::Audience);
         }
         if claims.jtt != JTT_ACCESS || claims.ver != CLAIMS_VERSION || claims.sub != claims.uid {
-            return Err(Error::InvalidToken(TokenProblem::Type));
+            return invalid(TokenProblem::Type);
         }
         let expired =
-            self.check_times(claims.exp, claims.iat, claims.nbf, claims.auth_time, now)?;
+            match self.check_times(claims.exp, claims.iat, claims.nbf, claims.auth_time, now) {
+                Ok(expired) => expired,
+                Err(e) => return Some(Err(e)),
+            };
         if expired && expiry == Expiry::Refuse {
-            return Err(Error::InvalidToken(TokenProblem::Expired));
+            return invalid(TokenProblem::Expired);
         }
-        Ok(Verified {
+        Some(Ok(Verified {
             signature_verified: true,
             access_token_expired: expired,
             auth_time: claims.auth_time,
             exp: claims.exp,
             claims,
-        })
+        }))
     }
 
     /// Builds the token set of a grant and the refresh record to store.
