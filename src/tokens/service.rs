@@ -910,47 +910,44 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// takes the (boxed, so the hot future stays small) loading path.
     async fn check(&self, token: &str, expiry: Expiry) -> Result<Verified, Error> {
         match self.check_with(token, expiry, None) {
-            Some(result) => result,
-            None => Box::pin(self.check_loading(token, expiry)).await,
+            Checked::Done(result) => result,
+            Checked::LoadKeys { tnt, kid } => {
+                Box::pin(self.check_loading(token, expiry, tnt, kid)).await
+            }
         }
     }
 
-    /// Loads the keys of the token's organization (see [`KeyRing`](super::keyring)), then
-    /// verifies with them.
-    async fn check_loading(&self, token: &str, expiry: Expiry) -> Result<Verified, Error> {
-        // Only tokens that decoded and parsed in `check_with` come here.
-        let decoded =
-            jws::decode(token).map_err(|_| Error::InvalidToken(TokenProblem::Malformed))?;
-        let claims = AccessClaims::from_json(decoded.payload())
-            .ok_or(Error::InvalidToken(TokenProblem::Claims))?;
-        let kid = decoded
-            .kid()
-            .ok_or(Error::InvalidToken(TokenProblem::Header))?;
+    /// Loads the keys of organization `tnt` (see [`KeyRing`](super::keyring)), then verifies
+    /// with them.
+    async fn check_loading(
+        &self,
+        token: &str,
+        expiry: Expiry,
+        tnt: OrgDomain,
+        kid: String,
+    ) -> Result<Verified, Error> {
         let keys = self
             .identity
             .key_ring()
             .for_verifying(
                 self.identity.store(),
                 self.env(),
-                &claims.tnt,
-                kid,
+                &tnt,
+                &kid,
                 self.identity.now(),
             )
             .await?
             .ok_or(Error::InvalidToken(TokenProblem::UnknownKey))?;
-        self.check_with(token, expiry, Some(&keys))
-            .unwrap_or(Err(Error::InvalidToken(TokenProblem::UnknownKey)))
+        match self.check_with(token, expiry, Some(&keys)) {
+            Checked::Done(result) => result,
+            Checked::LoadKeys { .. } => Err(Error::InvalidToken(TokenProblem::UnknownKey)),
+        }
     }
 
     /// Verifies an access token with `keys` (its organization's), or with the key ring's keys
-    /// when they are in memory and fresh; `None` when they must be loaded first.
-    fn check_with(
-        &self,
-        token: &str,
-        expiry: Expiry,
-        keys: Option<&OrgKeys>,
-    ) -> Option<Result<Verified, Error>> {
-        let invalid = |problem| Some(Err(Error::InvalidToken(problem)));
+    /// when they are in memory and fresh; [`Checked::LoadKeys`] when they must be loaded first.
+    fn check_with(&self, token: &str, expiry: Expiry, keys: Option<&OrgKeys>) -> Checked {
+        let invalid = |problem| Checked::Done(Err(Error::InvalidToken(problem)));
         let config = self.identity.config();
         let Ok(decoded) = jws::decode(token) else {
             return invalid(TokenProblem::Malformed);
@@ -968,10 +965,18 @@ impl<'a, S: Store> Tokens<'a, S> {
         let cached;
         let keys = match keys {
             Some(keys) => keys,
-            None => {
-                cached = self.identity.key_ring().fresh(&claims.tnt, kid, now)?;
-                &cached
-            }
+            None => match self.identity.key_ring().fresh(&claims.tnt, kid, now) {
+                Some(fresh) => {
+                    cached = fresh;
+                    &cached
+                }
+                None => {
+                    return Checked::LoadKeys {
+                        tnt: claims.tnt,
+                        kid: kid.to_owned(),
+                    };
+                }
+            },
         };
         let Some(key) = keys.verifying(kid, now) else {
             return invalid(TokenProblem::UnknownKey);
@@ -994,12 +999,12 @@ impl<'a, S: Store> Tokens<'a, S> {
         let expired =
             match self.check_times(claims.exp, claims.iat, claims.nbf, claims.auth_time, now) {
                 Ok(expired) => expired,
-                Err(e) => return Some(Err(e)),
+                Err(e) => return Checked::Done(Err(e)),
             };
         if expired && expiry == Expiry::Refuse {
             return invalid(TokenProblem::Expired);
         }
-        Some(Ok(Verified {
+        Checked::Done(Ok(Verified {
             signature_verified: true,
             access_token_expired: expired,
             auth_time: claims.auth_time,
@@ -1260,6 +1265,16 @@ fn next_second(now: OffsetDateTime) -> OffsetDateTime {
 
 /// The claims of a token already checked, owning their strings.
 /// Whether `iss` is exactly `{issuer}/t/{tnt}`.
+/// What [`Tokens::check_with`] found.
+// The large variant is the hot one: boxing it would allocate on every verification.
+#[allow(clippy::large_enum_variant)]
+enum Checked {
+    /// The answer.
+    Done(Result<Verified, Error>),
+    /// The keys of organization `tnt` must be loaded before `kid` can be looked up.
+    LoadKeys { tnt: OrgDomain, kid: String },
+}
+
 /// What [`Tokens::check`] answers for an expired token.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expiry {
