@@ -52,10 +52,19 @@
 //! applies the versioned migrations in `migrations/`, recording each in
 //! `idcore_migrations` with a checksum.
 //!
-//! Every table has `env` as the first column of every key and index, and every query filters on
-//! it. Every lookup and every page is served by an index (see the migration). Totals of lists
-//! and event queries are counted (in the same statement as the page, so page and total agree):
-//! that count grows with the number of *matches*, as `OFFSET` paging grows with the page number.
+//! Every table has `env` in every key and index (first, except the refresh-token indexes that
+//! lead with their selective column: migration 7), and every query filters on it. Every lookup
+//! and every page is served by an index (see the migrations).
+//!
+//! # Plans made without statistics
+//! Each connection plans a prepared statement once and may keep a generic plan until the table
+//! is analyzed — on a new database, a plan made while the tables were empty. With no
+//! statistics, every index whose leading columns a query constrains looks as cheap as the
+//! primary key. The refresh-token lookups are laid out so that only their primary key fits
+//! (migration 7; rotation compares `family` with `IS NOT DISTINCT FROM`, not an index
+//! operator), and `tests/conformance_postgres.rs` checks their generic plans on tables never
+//! analyzed. Other lookups (a user by id, which `users_newest` also fits) may take a secondary
+//! index until autovacuum first analyzes the table; after a bulk load, run `ANALYZE`.
 //!
 //! # Time
 //! Timestamps are stored as `timestamptz`, which keeps microseconds: records read back carry
