@@ -171,11 +171,18 @@ impl RevocationView {
         subject: &Subject<'_>,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
-        let synced_at = self.read().synced_at;
-        if synced_at.is_none_or(|at| now - at >= self.poll_interval) {
-            // Cold: boxed, so the hot path's future stays small.
-            Box::pin(self.catch_up(store, env, now)).await?;
+        {
+            // One read lock on the hot path (readers of one lock share its cache line).
+            let state = self.read();
+            if state
+                .synced_at
+                .is_some_and(|at| now - at < self.poll_interval)
+            {
+                return Ok(state.revoked(subject));
+            }
         }
+        // Cold: boxed, so the hot path's future stays small.
+        Box::pin(self.catch_up(store, env, now)).await?;
         Ok(self.read().revoked(subject))
     }
 
