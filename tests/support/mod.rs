@@ -1,5 +1,6 @@
 //! Shared setup for the sign-in tests: an `Identity` with a manual clock, a key-encryption key,
-//! an in-memory outbox, cheap argon2 parameters, one organization and one application.
+//! an in-memory outbox, cheap argon2 parameters, one organization and one application — on the
+//! `MemoryStore`, or on a store of the test's choice ([`fixture_on`]).
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::fmt::Debug;
@@ -20,6 +21,7 @@ use idcore::signin::totp::{DIGITS, TotpAlgorithm, TotpKey};
 use idcore::signin::{
     Authorization, Factor, PendingSignIn, SignInRequest, SignInStep, SignUp, SigninSettings,
 };
+use idcore::store::Store;
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
 use idcore::{
@@ -48,9 +50,9 @@ pub fn settings() -> SigninSettings {
     }
 }
 
-pub struct Fx {
-    pub identity: Identity<MemoryStore>,
-    pub store: MemoryStore,
+pub struct Fx<S = MemoryStore> {
+    pub identity: Identity<S>,
+    pub store: S,
     pub clock: ManualClock,
     pub outbox: MemoryOutbox,
     pub org: OrgDomain,
@@ -66,9 +68,16 @@ pub async fn fixture() -> Fx {
 pub async fn fixture_with(
     configure: impl FnOnce(IdentityBuilder<NoStore>) -> IdentityBuilder<NoStore>,
 ) -> Fx {
+    fixture_on(MemoryStore::new(), configure).await
+}
+
+/// As [`fixture_with`], on `store` (a SQLite file, a faulty store …).
+pub async fn fixture_on<S: Store + Clone>(
+    store: S,
+    configure: impl FnOnce(IdentityBuilder<NoStore>) -> IdentityBuilder<NoStore>,
+) -> Fx<S> {
     let clock = ManualClock::new(START);
     let outbox = MemoryOutbox::new();
-    let store = MemoryStore::new();
     let builder = Identity::builder()
         .issuer("https://auth.example.com")
         .clock(clock.clone())
@@ -105,7 +114,7 @@ pub async fn fixture_with(
     }
 }
 
-impl Fx {
+impl<S: Store> Fx<S> {
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
