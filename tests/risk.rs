@@ -1,22 +1,36 @@
 //! Risk decisions at sign-in and unregistering (SECURITY.md 50–51, 55): Decline issues nothing,
 //! a challenge issues nothing until it passes, an engine error fails closed; unregister maps to
-//! the seed's statuses, erases the account and revokes every token.
+//! the seed's statuses, erases the account and revokes every token. The failure counts the
+//! engine sees are attempts that really failed — never other sign-ins still in flight.
 
+mod sqlite_file;
 mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
 
 use idcore::audit::EventCode;
 use idcore::directory::User;
 use idcore::risk::unregister::{answer, parse_body};
 use idcore::risk::{
-    DefaultRiskEngine, DeviceData, DeviceKind, RequestContext, RiskDecision, RiskReason,
+    DefaultRiskEngine, DeviceData, DeviceKind, RequestContext, RiskAction, RiskAssessment,
+    RiskContext, RiskDecision, RiskEngine, RiskFuture, RiskReason,
 };
-use idcore::signin::{Factor, FactorKind, SignInStep, UnregisterOutcome, UnregisterRequest};
+use idcore::signin::password::Password;
+use idcore::signin::{
+    Factor, FactorKind, LockoutPolicy, SignInStep, SigninSettings, UnregisterOutcome,
+    UnregisterRequest,
+};
 use idcore::store::AccountRole;
+use idcore::store::Store;
 use idcore::store::fault::{FaultPlan, FaultyStore};
 use idcore::tokens::{ClientAuth, TokenSet};
 use idcore::{Error, Resource};
 use serde_json::json;
+use sqlite_file::TempDb;
 use support::*;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
 
 fn device(hash: &str) -> DeviceData {
     DeviceData::new(DeviceKind::Browser, "{browser:{}}", hash).unwrap()
@@ -274,6 +288,311 @@ async fn the_default_engine_declines_a_right_password_after_many_failures_from_i
         f.reasons(EventCode::SIGN_IN_FAILED).await.last().unwrap(),
         "risk decision: decline"
     );
+}
+
+// ---------------------------------------------------------------------------- failure counts
+
+/// A risk engine that accepts and keeps every context it is asked about.
+#[derive(Clone, Default)]
+struct Recording(Arc<Mutex<Vec<RiskContext>>>);
+
+impl Recording {
+    /// The action and the (user, client address) failure counts of every assessment, oldest
+    /// first.
+    fn seen(&self) -> Vec<(RiskAction, u64, u64)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| (c.action, c.recent_user_failures, c.recent_ip_failures))
+            .collect()
+    }
+}
+
+impl RiskEngine for Recording {
+    fn assess<'a>(&'a self, context: &'a RiskContext) -> RiskFuture<'a> {
+        self.0.lock().unwrap().push(context.clone());
+        Box::pin(async {
+            Ok(RiskAssessment::new(
+                RiskDecision::Accept,
+                RiskReason::Other("recorded".to_owned()),
+            ))
+        })
+    }
+}
+
+const ADDRESS: &str = "203.0.113.7";
+
+fn from_address() -> RequestContext {
+    RequestContext::new().client_ip(ip(ADDRESS))
+}
+
+/// A code as long as `right` that differs from it in every digit.
+fn wrong_code(right: &str) -> String {
+    right
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_engine_sees_every_earlier_failure_and_nothing_else() {
+    let engine = Recording::default();
+    let f = fixture_with({
+        let e = engine.clone();
+        move |b| b.risk_engine(e)
+    })
+    .await;
+    f.active_user("janis@example.com").await;
+    let signin = f.identity.signin(&f.org);
+    let from = |pw: &str| f.request_from("janis@example.com", pw, from_address());
+    // k wrong passwords in sequence: the next sign-in sees exactly k, on the user and on the
+    // address; a success in between gives back only its own reservation.
+    for _ in 0..4 {
+        expect_complete(signin.sign_in(from(PASSWORD)).await);
+        assert_sign_in_failed(signin.sign_in(from("wrong password")).await);
+    }
+    expect_complete(signin.sign_in(from(PASSWORD)).await);
+    let sign_in = RiskAction::SignIn;
+    assert_eq!(
+        engine.seen(),
+        [
+            (sign_in, 0, 0),
+            (sign_in, 1, 1),
+            (sign_in, 2, 2),
+            (sign_in, 3, 3),
+            (sign_in, 4, 4)
+        ]
+    );
+    // Still counted after the last success, until the window ends.
+    f.clock.advance(time::Duration::minutes(14));
+    expect_complete(signin.sign_in(from(PASSWORD)).await);
+    assert_eq!(engine.seen().last(), Some(&(sign_in, 4, 4)));
+    f.clock.advance(time::Duration::minutes(1));
+    expect_complete(signin.sign_in(from(PASSWORD)).await);
+    assert_eq!(engine.seen().last(), Some(&(sign_in, 0, 0)));
+}
+
+#[tokio::test]
+async fn every_path_that_counts_a_failed_guess_counts_it_for_the_engine() {
+    let engine = Recording::default();
+    let f = fixture_with({
+        let e = engine.clone();
+        move |b| {
+            b.risk_engine(e).signin_settings(SigninSettings {
+                lockout: LockoutPolicy {
+                    user_threshold: 10,
+                    ..LockoutPolicy::default()
+                },
+                ..settings()
+            })
+        }
+    })
+    .await;
+    let signin = f.identity.signin(&f.org);
+    let email = "janis@example.com";
+    // A wrong verification code (1).
+    f.sign_up(email, PASSWORD).await;
+    let code = f.last_code(email);
+    let r = signin
+        .confirm_email(email, &wrong_code(&code), &from_address())
+        .await;
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    let user = signin
+        .confirm_email(email, &code, &from_address())
+        .await
+        .unwrap();
+    // A wrong code confirming an authenticator (2).
+    let enrolment = signin.begin_totp_enrolment(user.id).await.unwrap();
+    let key = key_of(enrolment.secret_base32().expose());
+    let right = key.generate(f.unix());
+    let r = signin
+        .confirm_totp_enrolment(user.id, &wrong_code(&right), &from_address())
+        .await;
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    signin
+        .confirm_totp_enrolment(user.id, &right, &from_address())
+        .await
+        .unwrap();
+    f.clock.advance(time::Duration::seconds(30));
+    // A wrong password (3); the right one sees three.
+    assert_sign_in_failed(
+        signin
+            .sign_in(f.request_from(email, "wrong password", from_address()))
+            .await,
+    );
+    let pending = expect_pending(
+        signin
+            .sign_in(f.request_from(email, PASSWORD, from_address()))
+            .await,
+    );
+    // A wrong TOTP code (4) and a wrong recovery code (5).
+    let totp = wrong_code(&key.generate(f.unix()));
+    for factor in [
+        Factor::Totp(totp),
+        Factor::RecoveryCode("aaaaa-aaaaa".to_owned()),
+    ] {
+        assert_sign_in_failed(
+            signin
+                .complete(pending.token.expose(), factor, &from_address())
+                .await,
+        );
+    }
+    // A wrong current password (6).
+    let r = signin
+        .change_password(
+            user.id,
+            &Password::new("wrong password"),
+            &Password::new("a brand new passphrase, unbreached"),
+            &from_address(),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::SignInFailed)), "{r:?}");
+    // A wrong code confirming a new address (7).
+    signin
+        .request_email_change(user.id, "janis.new@example.com")
+        .await
+        .unwrap();
+    let code = f.last_code("janis.new@example.com");
+    let r = signin
+        .confirm_email_change(
+            user.id,
+            "janis.new@example.com",
+            &wrong_code(&code),
+            &from_address(),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    // An unknown login (8) and another user's wrong password (9) count on the address only.
+    f.active_user("other@example.com").await;
+    for login in ["nobody@example.com", "other@example.com"] {
+        assert_sign_in_failed(
+            signin
+                .sign_in(f.request_from(login, "wrong password", from_address()))
+                .await,
+        );
+    }
+    expect_pending(
+        signin
+            .sign_in(f.request_from(email, PASSWORD, from_address()))
+            .await,
+    );
+    let outcome = signin
+        .unregister(user.id, request(from_address()))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, UnregisterOutcome::Unregistered));
+    assert_eq!(
+        engine.seen(),
+        [
+            (RiskAction::SignIn, 3, 3),
+            (RiskAction::SignIn, 7, 9),
+            (RiskAction::Unregister, 7, 9),
+        ]
+    );
+}
+
+/// Signs in concurrently on a SQLite file (whose calls run on tokio's blocking pool, so the
+/// sign-ins interleave at every store call), each `(login, address)` with the right password,
+/// all released at once by a barrier; answers each outcome.
+async fn at_once<S: Store + Clone>(
+    f: &Arc<Fx<S>>,
+    logins: Vec<(String, IpAddr)>,
+) -> Vec<Result<SignInStep, Error>> {
+    let barrier = Arc::new(Barrier::new(logins.len()));
+    let mut tasks = JoinSet::new();
+    for (login, address) in logins {
+        let (f, barrier) = (Arc::clone(f), Arc::clone(&barrier));
+        tasks.spawn(async move {
+            let request =
+                f.request_from(&login, PASSWORD, RequestContext::new().client_ip(address));
+            barrier.wait().await;
+            f.identity.signin(&f.org).sign_in(request).await
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        outcomes.push(joined.expect("no sign-in task panics"));
+    }
+    outcomes
+}
+
+/// Asserts every outcome completed, and that the log holds no challenge, no failure and no
+/// decision other than Accept.
+async fn all_accepted<S: Store>(f: &Fx<S>, outcomes: &[Result<SignInStep, Error>]) {
+    let refused: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !matches!(o, Ok(SignInStep::Complete(_))))
+        .map(|o| match o {
+            Ok(SignInStep::FactorRequired(p)) => format!("challenged: {:?}", p.decision),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    let reasons: Vec<String> = f
+        .events(EventCode::RISK_DECISION)
+        .await
+        .into_iter()
+        .filter(|e| e.details["decision"] != "Accept")
+        .map(|e| e.details["reasons"].clone())
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} concurrent right passwords not completed, e.g. {:?}; risk reasons {:?}",
+        refused.len(),
+        outcomes.len(),
+        &refused[..refused.len().min(5)],
+        &reasons[..reasons.len().min(5)],
+    );
+    assert!(reasons.is_empty(), "{reasons:?}");
+    assert!(f.events(EventCode::MFA_CHALLENGED).await.is_empty());
+    assert!(f.events(EventCode::SIGN_IN_FAILED).await.is_empty());
+    assert_eq!(
+        f.events(EventCode::SIGN_IN_SUCCEEDED).await.len(),
+        outcomes.len()
+    );
+}
+
+/// Users signing in at once, each [`AT_ONCE`] times (several users, so that many sign-ins
+/// overlap).
+const USERS: u8 = 10;
+/// Sign-ins of each user at once (tabs, devices, a service account): more than the default
+/// engine's challenge threshold (3), fewer than the lockout threshold (5).
+const AT_ONCE: usize = 4;
+
+/// Each user signs in [`AT_ONCE`] times at once with the right password from its own address:
+/// every sign-in completes, none is challenged — the sign-ins still in flight hold lockout
+/// reservations, but they are not failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sign_ins_of_one_user_are_not_failures() {
+    let db = TempDb::fresh("risk-in-flight").await;
+    let f = Arc::new(fixture_on(db.open().await, |b| b).await);
+    let login = |u: u8| format!("user{u}@example.com");
+    for u in 0..USERS {
+        f.active_user(&login(u)).await;
+    }
+    let logins = (0..USERS)
+        .flat_map(|u| {
+            let address = IpAddr::V4(Ipv4Addr::new(10, 0, 0, u));
+            std::iter::repeat_n((login(u), address), AT_ONCE)
+        })
+        .collect();
+    let outcomes = at_once(&f, logins).await;
+    all_accepted(&f, &outcomes).await;
+}
+
+/// Many users behind one address (an office, a carrier NAT) sign in at once, more than the
+/// default engine's decline threshold (20): none is declined as credential stuffing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sign_ins_from_one_address_are_not_failures() {
+    let db = TempDb::fresh("risk-in-flight-address").await;
+    let f = Arc::new(fixture_on(db.open().await, |b| b).await);
+    let login = |u: u8| format!("colleague{u}@example.com");
+    for u in 0..30 {
+        f.active_user(&login(u)).await;
+    }
+    let logins = (0..30).map(|u| (login(u), ip(ADDRESS))).collect();
+    let outcomes = at_once(&f, logins).await;
+    all_accepted(&f, &outcomes).await;
 }
 
 // ---------------------------------------------------------------------------- unregister

@@ -1,8 +1,8 @@
-//! Storage faults at every step of sign-up, e-mail confirmation, password sign-in, TOTP and
-//! recovery-code completion and password change (SECURITY.md 52–54): on failure no code is
-//! returned, nothing is half-written (no user without credentials, no leaked lockout
-//! reservation, no new password with live old tokens, no factor accepted twice), and a retry
-//! works.
+//! Storage faults at every step of sign-up, e-mail confirmation, password sign-in (right and
+//! wrong password), TOTP and recovery-code completion and password change (SECURITY.md 52–55):
+//! on failure no code is returned, nothing is half-written (no user without credentials, no
+//! leaked lockout reservation, no new password with live old tokens, no factor accepted twice),
+//! a failed guess stays a refusal, counted and audited, and a retry works.
 //!
 //! Each test runs its flow once per store call `n`, on a fresh fixture, with the `n`-th call
 //! failing; the loop ends when the flow makes fewer than `n` calls. Where the outcome depends on
@@ -209,7 +209,27 @@ impl Fx {
 
     /// Failed-attempt reservations held on the client address.
     async fn ip_failures(&self) -> u64 {
-        let key = Key::new("lockout:ip", &[self.org.as_str(), CLIENT_IP]);
+        self.counter(Key::new("lockout:ip", &[self.org.as_str(), CLIENT_IP]))
+            .await
+    }
+
+    /// The user's failed guesses the risk engine sees (reservations in flight excluded).
+    async fn user_failed(&self, user: UserId) -> u64 {
+        self.counter(Key::new(
+            "failures:user",
+            &[self.org.as_str(), &user.to_string()],
+        ))
+        .await
+    }
+
+    /// The client address's failed guesses the risk engine sees.
+    async fn ip_failed(&self) -> u64 {
+        self.counter(Key::new("failures:ip", &[self.org.as_str(), CLIENT_IP]))
+            .await
+    }
+
+    /// A counter's value, read past the fault wrapper.
+    async fn counter(&self, key: Key) -> u64 {
         self.store
             .inner()
             .count(self.identity.environment(), &key, self.clock.now())
@@ -565,6 +585,84 @@ async fn password_sign_in_survives_a_fault_at_every_step() {
         faulted > 3,
         "sign-in touches the store at several steps ({faulted})"
     );
+}
+
+/// A wrong password with a fault at each store call is refused — with the store error or
+/// [`Error::SignInFailed`], never a success; its lockout reservations are kept unless taking
+/// them was the failed call; its failure is counted for the risk engine unless counting was the
+/// failed call, and audited unless the audit write was — a fault in one never skips another.
+#[tokio::test]
+async fn wrong_password_survives_a_fault_at_every_step() {
+    let setup = async || {
+        let f = fixture().await;
+        let user = f.active_user().await;
+        (f, user)
+    };
+    let run = async |f: &Fx, _: &User| f.sign_in("wrong password").await.map(drop);
+    let steps = calls_of(setup, run).await;
+    // The reservations on the user and the address, then the failure counts of the user and
+    // the address, then the failure event.
+    let [reserve_user, reserve_ip, failed_user, failed_ip] = indices(&steps, "increment")[..]
+    else {
+        panic!("four increments: {steps:?}");
+    };
+    let audit = index(&steps, "record_event");
+    assert!(
+        reserve_user < reserve_ip
+            && reserve_ip < failed_user
+            && failed_user < failed_ip
+            && failed_ip < audit,
+        "{steps:?}"
+    );
+    for n in 1.. {
+        let (f, user) = setup().await;
+        f.store.arm(FaultPlan::NthCall(n));
+        let first = f.sign_in("wrong password").await;
+        let calls = f.store.calls();
+        f.store.disarm();
+        if n <= calls && steps[usize::try_from(n - 1).unwrap()].is_some() {
+            let method = store_fault(n, first);
+            assert_eq!(Some(method), steps[usize::try_from(n - 1).unwrap()]);
+        } else {
+            refused(n, first);
+        }
+        // The guess was evaluated once both reservations were taken; from then on it is a
+        // failure whatever else fails.
+        let evaluated = n > reserve_ip;
+        assert_eq!(
+            f.user_failures(user.id).await,
+            u64::from(evaluated),
+            "step {n}"
+        );
+        assert_eq!(f.ip_failures().await, u64::from(evaluated), "step {n}");
+        assert_eq!(
+            f.user_failed(user.id).await,
+            u64::from(evaluated && n != failed_user),
+            "step {n}"
+        );
+        assert_eq!(
+            f.ip_failed().await,
+            u64::from(evaluated && n != failed_ip),
+            "step {n}"
+        );
+        assert_eq!(
+            f.count_events(EventCode::SIGN_IN_FAILED).await,
+            u64::from(evaluated && n != audit),
+            "step {n}"
+        );
+        assert_eq!(f.count_events(EventCode::SIGN_IN_SUCCEEDED).await, 0);
+        // The right password still works, and gives only its own reservation back.
+        let done = complete_of(n, f.sign_in(PASSWORD).await);
+        f.redeem(&done).await;
+        assert_eq!(
+            f.user_failures(user.id).await,
+            u64::from(evaluated),
+            "step {n}"
+        );
+        if calls < n {
+            break;
+        }
+    }
 }
 
 struct Enrolled {

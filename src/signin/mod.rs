@@ -26,7 +26,30 @@
 //! on the user (or, for an unknown login, on the login) and on the client address; a success
 //! gives its reservation back. A counter at its threshold refuses the guess before anything is
 //! checked, so under any concurrency at most `threshold` guesses per window are ever evaluated.
-//! The window starts at the first failure and lasts [`LockoutPolicy::cool_down`].
+//! The window starts at the first reservation on the counter and lasts
+//! [`LockoutPolicy::cool_down`].
+//!
+//! Exact counting has a price: a guess holds its reservation until it is checked, right or
+//! wrong, so while [`LockoutPolicy::user_threshold`] attempts of one user are in flight at once
+//! (tabs, devices, a service account signing in in parallel) another one is refused as
+//! `account locked` — even with the right password, and although nothing failed; likewise past
+//! [`LockoutPolicy::ip_threshold`] attempts in flight from one client address. Up to the
+//! threshold (5 by default), less the window's failures, concurrent attempts all proceed. A host
+//! expecting more raises it.
+//!
+//! # Failures the risk engine sees
+//! The lockout counters hold the reservations of every guess in flight, so the risk engine is
+//! not told them: [`recent_user_failures`](crate::risk::RiskContext::recent_user_failures) and
+//! [`recent_ip_failures`](crate::risk::RiskContext::recent_ip_failures) are read from two
+//! other counters, per user and per client address, that only a guess that was checked and
+//! failed increments — a wrong password, an unknown login (on the address only), a wrong, used
+//! or replayed TOTP, recovery or e-mail code, a wrong current password. Each counts from its
+//! first failure for [`LockoutPolicy::cool_down`], up to the lockout threshold. Concurrent
+//! sign-ins, finished or not, are never counted as failures of each other (with the default
+//! rules, four concurrent right passwords of one user are not challenged); neither are guesses
+//! refused unchecked (a locked account or address), risk declines and engine errors. A store
+//! error counting a failure is answered as that error — the guess stays refused, its
+//! reservations kept, its failure event written.
 //!
 //! # Secrets at rest
 //! Password hashes are argon2id PHC strings; e-mail codes and recovery codes are stored only as

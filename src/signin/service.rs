@@ -368,11 +368,24 @@ impl Purpose {
     }
 }
 
-/// Failed-attempt reservations held by one guess.
+/// Whom a guess is counted against.
+enum Subject {
+    /// A known user.
+    User(UserId),
+    /// A login (or address) that names nobody: its lockout key.
+    Unknown(Key),
+}
+
+/// Failed-attempt reservations held by one guess, and where it counts for the risk engine if
+/// it fails.
 struct Guard {
     user: Key,
     ip: Option<Key>,
     user_count: u64,
+    /// The user's failure count (none for an unknown login: the engine never asks about one).
+    failures: Option<Key>,
+    /// The client address's failure count.
+    ip_failures: Option<Key>,
 }
 
 enum Reserved {
@@ -496,11 +509,11 @@ impl<'a, S: Store> SignIn<'a, S> {
         let now = self.identity.now();
         let account = self.account_by_email(&email).await?;
         let subject = match &account {
-            Some((user, _)) => self.user_key(user.id),
-            None => self.login_key(&email.key())?,
+            Some((user, _)) => Subject::User(user.id),
+            None => Subject::Unknown(self.login_key(&email.key())?),
         };
         let user = account.as_ref().map(|(u, _)| u);
-        let guard = match self.reserve(&subject, context, now).await? {
+        let guard = match self.reserve(subject, context, now).await? {
             Reserved::Held(g) => g,
             Reserved::Locked(why) => {
                 return Err(self.code_failed(why, user, None, now).await);
@@ -603,7 +616,7 @@ impl<'a, S: Store> SignIn<'a, S> {
         self.keys()?;
         let now = self.identity.now();
         let user = self.user(user_id).await?;
-        let guard = match self.reserve(&self.user_key(user.id), context, now).await? {
+        let guard = match self.reserve(Subject::User(user.id), context, now).await? {
             Reserved::Held(g) => g,
             Reserved::Locked(why) => {
                 return Err(self.code_failed(why, Some(&user), None, now).await);
@@ -707,7 +720,7 @@ impl<'a, S: Store> SignIn<'a, S> {
         let now = self.identity.now();
         let user = self.user(user_id).await?;
         let creds = self.credentials(user_id).await?;
-        let guard = match self.reserve(&self.user_key(user_id), context, now).await? {
+        let guard = match self.reserve(Subject::User(user_id), context, now).await? {
             Reserved::Held(g) => g,
             Reserved::Locked(why) => {
                 return Err(self
@@ -835,7 +848,7 @@ impl<'a, S: Store> SignIn<'a, S> {
                 "no authenticator enrolment in progress",
             ));
         };
-        let guard = match self.reserve(&self.user_key(user_id), context, now).await? {
+        let guard = match self.reserve(Subject::User(user_id), context, now).await? {
             Reserved::Held(g) => g,
             Reserved::Locked(why) => {
                 return Err(self.enrolment_failed(why, &user, None, now).await);
@@ -961,7 +974,9 @@ impl<'a, S: Store> SignIn<'a, S> {
     /// request); then one failed attempt is reserved for the user (or unknown login) and the
     /// client address, refusing at once when either is locked; the password is verified (for an
     /// unknown login, a dummy hash of the same cost); a hash with old parameters is replaced;
-    /// the risk engine decides. [`SignInStep::Complete`] carries the authorization code;
+    /// the risk engine decides, told the failures counted so far (not the reservations of
+    /// sign-ins in flight, see the [module docs](super)). [`SignInStep::Complete`] carries the
+    /// authorization code;
     /// [`SignInStep::FactorRequired`] a pending sign-in to [`complete`](Self::complete) with a
     /// TOTP or recovery code (when an authenticator is enrolled) or with what the risk decision
     /// asks for (an e-mail code is sent at once when it asks for one).
@@ -984,11 +999,11 @@ impl<'a, S: Store> SignIn<'a, S> {
         let client = Some(request.authorization.client_id);
         let account = self.account_by_login(&request.login).await?;
         let subject = match &account {
-            Some((user, _)) => self.user_key(user.id),
-            None => self.login_key(&request.login.trim().to_lowercase())?,
+            Some((user, _)) => Subject::User(user.id),
+            None => Subject::Unknown(self.login_key(&request.login.trim().to_lowercase())?),
         };
         let user = account.as_ref().map(|(u, _)| u);
-        let guard = match self.reserve(&subject, &request.context, now).await? {
+        let guard = match self.reserve(subject, &request.context, now).await? {
             Reserved::Held(g) => g,
             Reserved::Locked(why) => {
                 return Err(self
@@ -1074,13 +1089,7 @@ impl<'a, S: Store> SignIn<'a, S> {
             return Err(Error::EmailNotVerified);
         }
         let assessment = self
-            .assess(
-                RiskAction::SignIn,
-                &user,
-                &creds,
-                &request.context,
-                Some(&guard),
-            )
+            .assess(RiskAction::SignIn, &user, &creds, &request.context)
             .await;
         self.release(guard, now).await?;
         let assessment = match assessment {
@@ -1209,13 +1218,7 @@ impl<'a, S: Store> SignIn<'a, S> {
             ));
         }
         let assessment = self
-            .assess(
-                RiskAction::Unregister,
-                &user,
-                &creds,
-                &request.context,
-                None,
-            )
+            .assess(RiskAction::Unregister, &user, &creds, &request.context)
             .await
             .map_err(|_| Error::Unavailable("risk engine"))?;
         match assessment.decision {
@@ -1417,7 +1420,7 @@ impl<'a, S: Store> SignIn<'a, S> {
                 )
                 .await);
         };
-        let guard = match self.reserve(&self.user_key(user.id), context, now).await? {
+        let guard = match self.reserve(Subject::User(user.id), context, now).await? {
             Reserved::Held(g) => g,
             Reserved::Locked(why) => {
                 return Err(self
@@ -1871,10 +1874,11 @@ impl<'a, S: Store> SignIn<'a, S> {
     // ---------------------------------------------------------------- internals: lockout, risk
 
     /// Reserves one failed attempt on `subject` and on the client address, refusing at once
-    /// when either is at its threshold.
+    /// when either is at its threshold. Only the lockout counts: the failure counts the risk
+    /// engine reads change when the guess fails ([`Self::failed`] with the guard).
     async fn reserve(
         &self,
-        subject: &Key,
+        subject: Subject,
         context: &RequestContext,
         now: OffsetDateTime,
     ) -> Result<Reserved, Error> {
@@ -1882,8 +1886,12 @@ impl<'a, S: Store> SignIn<'a, S> {
         let store = self.identity.store();
         let policy = self.settings().lockout;
         let expires_at = now + policy.cool_down;
+        let (subject, failures) = match subject {
+            Subject::User(id) => (self.user_key(id), Some(self.user_failures_key(id))),
+            Subject::Unknown(key) => (key, None),
+        };
         let user_count = match store
-            .increment(env, subject, policy.user_threshold, expires_at, now)
+            .increment(env, &subject, policy.user_threshold, expires_at, now)
             .await?
         {
             Counted::AtLimit(_) => return Ok(Reserved::Locked("account locked")),
@@ -1897,20 +1905,47 @@ impl<'a, S: Store> SignIn<'a, S> {
             match counted {
                 Ok(Counted::Incremented(_)) => {}
                 Ok(Counted::AtLimit(_)) => {
-                    store.decrement(env, subject, now).await?;
+                    store.decrement(env, &subject, now).await?;
                     return Ok(Reserved::Locked("client address locked"));
                 }
                 Err(e) => {
-                    let _ = store.decrement(env, subject, now).await;
+                    let _ = store.decrement(env, &subject, now).await;
                     return Err(e.into());
                 }
             }
         }
         Ok(Reserved::Held(Guard {
-            user: subject.clone(),
+            user: subject,
             ip,
             user_count,
+            failures,
+            ip_failures: context.client_ip.map(|ip| self.ip_failures_key(ip)),
         }))
+    }
+
+    /// Counts a failed guess for the risk engine, on the user (when known) and on the client
+    /// address, in a window of [`LockoutPolicy::cool_down`](super::LockoutPolicy::cool_down)
+    /// from the first failure, up to the lockout thresholds (the most the lockout lets fail in
+    /// a window). Both are tried: a failure to count one does not skip the other.
+    async fn count_failure(&self, guard: &Guard, now: OffsetDateTime) -> Result<(), Error> {
+        let env = self.identity.environment();
+        let store = self.identity.store();
+        let policy = self.settings().lockout;
+        let expires_at = now + policy.cool_down;
+        let user = match &guard.failures {
+            Some(key) => store
+                .increment(env, key, policy.user_threshold, expires_at, now)
+                .await
+                .map(drop),
+            None => Ok(()),
+        };
+        if let Some(key) = &guard.ip_failures {
+            store
+                .increment(env, key, policy.ip_threshold, expires_at, now)
+                .await?;
+        }
+        user?;
+        Ok(())
     }
 
     /// Gives a successful guess's reservations back. Both are tried: a failure to give one back
@@ -1950,21 +1985,17 @@ impl<'a, S: Store> SignIn<'a, S> {
         user: &User,
         creds: &CredentialRecord,
         request: &RequestContext,
-        guard: Option<&Guard>,
     ) -> Result<RiskAssessment, Error> {
         let env = self.identity.environment();
         let store = self.identity.store();
         let now = self.identity.now();
-        let own = u64::from(guard.is_some());
+        // The failure counts, not the lockout's: those also hold the reservations of guesses
+        // still in flight (this one's and any concurrent sign-in's), which have not failed.
         let user_failures = store
-            .count(env, &self.user_key(user.id), now)
-            .await?
-            .saturating_sub(own);
+            .count(env, &self.user_failures_key(user.id), now)
+            .await?;
         let ip_failures = match request.client_ip {
-            Some(ip) => store
-                .count(env, &self.ip_key(ip), now)
-                .await?
-                .saturating_sub(own),
+            Some(ip) => store.count(env, &self.ip_failures_key(ip), now).await?,
             None => 0,
         };
         let (device, ip) = self.signal_digests(user.id, request)?;
@@ -2363,6 +2394,16 @@ impl<'a, S: Store> SignIn<'a, S> {
         Key::new("lockout:ip", &[self.org.as_str(), &ip_prefix(ip)])
     }
 
+    /// The count of a user's failed guesses the risk engine reads.
+    fn user_failures_key(&self, id: UserId) -> Key {
+        Key::new("failures:user", &[self.org.as_str(), &id.to_string()])
+    }
+
+    /// The count of a client address's failed guesses the risk engine reads.
+    fn ip_failures_key(&self, ip: IpAddr) -> Key {
+        Key::new("failures:ip", &[self.org.as_str(), &ip_prefix(ip)])
+    }
+
     /// A keyed tag of an address, so store keys never hold addresses in the clear.
     fn address_tag(&self, address: &Email) -> Result<String, Error> {
         Ok(self
@@ -2387,7 +2428,10 @@ impl<'a, S: Store> SignIn<'a, S> {
 
     /// Records a failure and answers [`Error::SignInFailed`] — or the store error when the
     /// required event could not be written (still a refusal). Records `ACCOUNT_LOCKED` when this
-    /// failure used the last attempt.
+    /// failure used the last attempt. With the guess's `guard` (a guess that was evaluated and
+    /// failed: its reservations are kept), the failure is counted for the risk engine first; a
+    /// store error counting it is answered too (still a refusal), but only after the events were
+    /// written.
     async fn failed(
         &self,
         code: EventCode,
@@ -2397,6 +2441,10 @@ impl<'a, S: Store> SignIn<'a, S> {
         guard: Option<&Guard>,
         now: OffsetDateTime,
     ) -> Error {
+        let counted = match guard {
+            Some(g) => self.count_failure(g, now).await,
+            None => Ok(()),
+        };
         let mut event = self.event(code, now).detail("reason", reason);
         if let Some(u) = user {
             event = event.user(u.id, &u.profile.email);
@@ -2419,7 +2467,10 @@ impl<'a, S: Store> SignIn<'a, S> {
                 return e;
             }
         }
-        Error::SignInFailed
+        match counted {
+            Ok(()) => Error::SignInFailed,
+            Err(e) => e,
+        }
     }
 
     /// As [`Self::failed`] for e-mail code checks, answering [`Error::InvalidCode`].
