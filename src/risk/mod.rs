@@ -459,10 +459,11 @@ pub struct RiskContext {
     pub ip: Familiarity,
     /// Whether the user has any sign-in history (a known device or address) at all.
     pub has_history: bool,
-    /// Failed attempts for this user in the current lockout window (this attempt excluded).
+    /// Guesses for this user that were checked and failed, counted for one lockout cool-down
+    /// from the first of them (this attempt and attempts still in flight excluded).
     pub recent_user_failures: u64,
-    /// Failed attempts from this client address in the current lockout window (this attempt
-    /// excluded).
+    /// Guesses from this client address that were checked and failed, counted for one lockout
+    /// cool-down from the first of them (this attempt and attempts still in flight excluded).
     pub recent_ip_failures: u64,
 }
 
