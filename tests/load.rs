@@ -22,11 +22,11 @@
 //! are the whole concurrency). The clock is stopped: every id is minted in the same
 //! millisecond, the hardest case for unique ids.
 //!
-//! Two sign-ins per user, not more: a sign-in reserves a lockout slot of its user before the
-//! password is checked (so parallel wrong guesses never pass the threshold, line 42), and the
-//! risk engine counts the other reservations in flight as recent failures. Up to three
-//! concurrent sign-ins of one user are never challenged; with ten per user on SQLite most are
-//! challenged (`user_failure_velocity`) or refused ("account locked").
+//! Two sign-ins per user at once: a sign-in reserves a lockout slot of its user before the
+//! password is checked (so parallel wrong guesses never pass the threshold, line 42), so more
+//! than the lockout threshold (5) of one user in flight at once are refused ("account locked").
+//! The risk engine sees only guesses that failed, never the sign-ins in flight (`tests/risk.rs`
+//! proves that on its own).
 //!
 //! [`live_verifications_after_an_idle_spell_all_succeed`] is the smallest form of the same
 //! load: concurrent live verifications when the instance's revocation view has to catch up.
@@ -69,7 +69,7 @@ use uuid::Uuid;
 
 /// Users signing in.
 const USERS: usize = 500;
-/// Concurrent sign-ins of each user (at most 3: see the module docs).
+/// Concurrent sign-ins of each user (at most the lockout threshold: see the module docs).
 const SIGN_INS_PER_USER: usize = 2;
 /// Sign-ins, and so refresh-token families.
 const FAMILIES: usize = USERS * SIGN_INS_PER_USER;
