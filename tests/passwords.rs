@@ -15,6 +15,7 @@ use idcore::signin::password::{
     verify_password,
 };
 use idcore::signin::{LockoutPolicy, SignUp, SigninSettings};
+use idcore::risk::RequestContext;
 use idcore::store::CredentialStore;
 use idcore::{Environment, Error, FieldProblem, NewUser};
 use support::*;
@@ -472,6 +473,49 @@ async fn a_failing_offload_fails_closed() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)));
+}
+
+/// An offload that fails while `failing` is set, and runs jobs inline otherwise.
+#[derive(Clone, Default)]
+struct Flaky(Arc<std::sync::atomic::AtomicBool>);
+
+impl Offload for Flaky {
+    fn run(&self, job: Job) -> OffloadFuture {
+        if self.0.load(Ordering::SeqCst) {
+            Box::pin(async { Err(idcore::signin::password::OffloadError::new("pool closed")) })
+        } else {
+            Inline.run(job)
+        }
+    }
+}
+
+#[tokio::test]
+async fn sign_ins_the_offload_could_not_check_do_not_count_toward_lockout() {
+    let flaky = Flaky::default();
+    let failing = flaky.0.clone();
+    let f = fixture_with(move |b| b.password_offload(flaky)).await;
+    let user = f.active_user("janis@example.com").await;
+    let signin = f.identity.signin(&f.org);
+    failing.store(true, Ordering::SeqCst);
+    // Twice the lockout threshold (5), on both a known and an unknown login: nothing was
+    // checked, so nothing may be counted against the account or the address.
+    for _ in 0..10 {
+        let known = f.sign_in("janis@example.com", "not it").await;
+        assert!(matches!(known, Err(Error::Unavailable(_))), "{known:?}");
+        let unknown = f.sign_in("nobody@example.com", "not it").await;
+        assert!(matches!(unknown, Err(Error::Unavailable(_))), "{unknown:?}");
+        let change = signin
+            .change_password(
+                user.id,
+                &Password::new("not it"),
+                &Password::new("a completely new passphrase"),
+                &RequestContext::new(),
+            )
+            .await;
+        assert!(matches!(change, Err(Error::Unavailable(_))), "{change:?}");
+    }
+    failing.store(false, Ordering::SeqCst);
+    expect_complete(f.sign_in("janis@example.com", PASSWORD).await);
 }
 
 #[test]

@@ -735,11 +735,17 @@ impl<'a, S: Store> SignIn<'a, S> {
                     .await);
             }
         };
-        let matched = match creds.as_ref().and_then(|c| c.password_hash.clone()) {
-            Some(phc) => self.verify(phc, current).await?,
+        // A hashing offload that fails evaluated nothing: the reservation is given back.
+        let (matched, guard) = match creds.as_ref().and_then(|c| c.password_hash.clone()) {
+            Some(phc) => {
+                self.unless_failed(self.verify(phc, current).await, guard, now)
+                    .await?
+            }
             None => {
-                self.dummy(current).await?;
-                Ok(Verification::Mismatch)
+                let ((), guard) = self
+                    .unless_failed(self.dummy(current).await, guard, now)
+                    .await?;
+                (Ok(Verification::Mismatch), guard)
             }
         };
         if !matches!(
@@ -1025,8 +1031,11 @@ impl<'a, S: Store> SignIn<'a, S> {
                 )
                 .await);
         }
+        // A hashing offload that fails evaluated nothing: the reservations are given back.
         let Some((user, creds)) = account else {
-            self.dummy(&request.password).await?;
+            let ((), guard) = self
+                .unless_failed(self.dummy(&request.password).await, guard, now)
+                .await?;
             return Err(self
                 .failed(
                     EventCode::SIGN_IN_FAILED,
@@ -1038,11 +1047,16 @@ impl<'a, S: Store> SignIn<'a, S> {
                 )
                 .await);
         };
-        let verification = match creds.password_hash.clone() {
-            Some(phc) => self.verify(phc, &request.password).await?,
+        let (verification, guard) = match creds.password_hash.clone() {
+            Some(phc) => {
+                self.unless_failed(self.verify(phc, &request.password).await, guard, now)
+                    .await?
+            }
             None => {
-                self.dummy(&request.password).await?;
-                Err("no password set")
+                let ((), guard) = self
+                    .unless_failed(self.dummy(&request.password).await, guard, now)
+                    .await?;
+                (Err("no password set"), guard)
             }
         };
         match verification {
@@ -1961,9 +1975,9 @@ impl<'a, S: Store> SignIn<'a, S> {
         Ok(())
     }
 
-    /// The answer of a factor check that could not finish (a store or key error): the guess
-    /// was not evaluated, or was right, so its reservations are given back (best effort) before
-    /// the error is returned — a failing store must not lock the account.
+    /// The answer of a check that could not finish (a store, key or hashing-offload error): the
+    /// guess was not evaluated, or was right, so its reservations are given back (best effort)
+    /// before the error is returned — a failing store or offload must not lock the account.
     async fn unless_failed<T>(
         &self,
         checked: Result<T, Error>,
