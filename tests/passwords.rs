@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use idcore::audit::EventCode;
+use idcore::risk::RequestContext;
 use idcore::signin::password::{
     Argon2Params, BreachCheckError, BreachFuture, BreachedList, BreachedPasswords, Inline, Job,
     Offload, OffloadFuture, Password, PasswordPolicy, TokioOffload, Verification, hash_password,
     verify_password,
 };
 use idcore::signin::{LockoutPolicy, SignUp, SigninSettings};
-use idcore::risk::RequestContext;
 use idcore::store::CredentialStore;
 use idcore::{Environment, Error, FieldProblem, NewUser};
 use support::*;
