@@ -182,6 +182,27 @@ async fn a_success_gives_its_reservation_back_but_failures_stay_counted() {
 }
 
 #[tokio::test]
+async fn the_window_starts_at_the_first_failure_not_at_an_earlier_success() {
+    let f = fixture_with(|b| b.signin_settings(lockout(3, 1000))).await;
+    f.active_user("janis@example.com").await;
+    expect_complete(f.sign_in("janis@example.com", PASSWORD).await);
+    // Late in the 15 minutes after that success, three failures lock the account …
+    f.clock.advance(Duration::minutes(14));
+    for _ in 0..3 {
+        assert_sign_in_failed(f.sign_in("janis@example.com", "wrong").await);
+    }
+    // … for 15 minutes from the first of them, not until 15 minutes after the success.
+    f.clock.advance(Duration::minutes(2));
+    assert_sign_in_failed(f.sign_in("janis@example.com", PASSWORD).await);
+    assert_eq!(
+        f.reasons(EventCode::SIGN_IN_FAILED).await.last().unwrap(),
+        "account locked"
+    );
+    f.clock.advance(Duration::minutes(13));
+    expect_complete(f.sign_in("janis@example.com", PASSWORD).await);
+}
+
+#[tokio::test]
 async fn failed_passwords_lock_the_totp_and_recovery_code_paths() {
     let f = fixture_with(|b| b.signin_settings(lockout(3, 1000))).await;
     let user = f.active_user("janis@example.com").await;

@@ -26,7 +26,8 @@
 //! on the user (or, for an unknown login, on the login) and on the client address; a success
 //! gives its reservation back. A counter at its threshold refuses the guess before anything is
 //! checked, so under any concurrency at most `threshold` guesses per window are ever evaluated.
-//! The window starts at the first reservation on the counter and lasts
+//! The window starts at the first reservation that finds the counter at 0 (a success gives
+//! its reservation back, so a window opened by a success closes with it) and lasts
 //! [`LockoutPolicy::cool_down`].
 //!
 //! Exact counting has a price: a guess holds its reservation until it is checked, right or

@@ -3516,6 +3516,37 @@ pub async fn counter_decrement_stops_at_zero<S: Store>(store: &S) {
     );
 }
 
+/// A counter decremented back to 0 holds nothing: the next increment starts a new window with
+/// its own `expires_at`, as for a missing counter (so a lockout window starts at its first
+/// failure, not at an earlier attempt that was given back).
+pub async fn counter_back_at_zero_starts_a_new_window<S: Store>(store: &S) {
+    let key = fresh_key("counter-zero");
+    ok(store.increment(ENV, &key, 5, at(60), T0).await, "increment");
+    assert_eq!(
+        ok(store.decrement(ENV, &key, at(10)).await, "decrement"),
+        0,
+        "the attempt given back"
+    );
+    assert_eq!(
+        ok(
+            store.increment(ENV, &key, 5, at(100), at(50)).await,
+            "increment"
+        ),
+        Counted::Incremented(1),
+        "the next increment"
+    );
+    assert_eq!(
+        ok(store.count(ENV, &key, at(70)).await, "count"),
+        1,
+        "past the first window's expires_at, within the window the increment at 0 started"
+    );
+    assert_eq!(
+        ok(store.count(ENV, &key, at(100)).await, "count"),
+        0,
+        "at exactly the new window's expires_at"
+    );
+}
+
 /// `reset` deletes the counter: it counts 0 and the next increment starts a new window with
 /// the new `expires_at`. Resetting a missing counter succeeds.
 pub async fn counter_reset_deletes_the_counter<S: Store>(store: &S) {
@@ -5084,6 +5115,7 @@ macro_rules! __conformance_checks {
                 counter_increments_up_to_its_limit_and_no_further,
                 counter_window_is_fixed_and_ends_at_expires_at,
                 counter_decrement_stops_at_zero,
+                counter_back_at_zero_starts_a_new_window,
                 counter_reset_deletes_the_counter,
                 counter_has_exactly_limit_winners_under_contention,
                 mark_once_is_first_once_until_expires_at,

@@ -755,7 +755,7 @@ impl CounterStore for MemoryStore {
         let mut counters = lock(&self.env(env).counters);
         sweep(&mut counters, |slot| now < slot.1);
         let slot = counters.entry(key.clone()).or_insert((0, expires_at));
-        if now >= slot.1 {
+        if now >= slot.1 || slot.0 == 0 {
             *slot = (0, expires_at);
         }
         if slot.0 >= limit {

@@ -730,9 +730,9 @@ pub enum Counted {
 /// # Contract
 /// - `increment` is atomic: it adds one only if the current value is below `limit`, so under any
 ///   concurrency the value never exceeds `limit`, and exactly `limit` of many concurrent
-///   increments from 0 get [`Counted::Incremented`]. A counter whose `expires_at` has passed
-///   counts as 0 and restarts with the new `expires_at`; an existing live counter keeps its
-///   expiry (a fixed window).
+///   increments from 0 get [`Counted::Incremented`]. A counter whose `expires_at` has passed,
+///   or whose value is back at 0, restarts with the new `expires_at`; a live counter above 0
+///   keeps its expiry (a fixed window, from the increment that found it at 0).
 /// - `decrement` subtracts one, never below 0, and returns the new value (0 for a missing or
 ///   expired counter).
 /// - `count` is the live value (0 when missing or expired); `reset` deletes the counter.

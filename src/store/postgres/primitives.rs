@@ -439,14 +439,14 @@ impl CounterStore for PostgresStore {
         let bound = i64::try_from(limit).unwrap_or(i64::MAX);
         let env = env_str(env);
         let key = key.as_str().as_bytes();
-        // One upsert: a missing or expired counter restarts at 1 with the new window; a live
-        // one below the limit gains 1; a live one at the limit is left alone (no row back).
+        // One upsert: a missing, expired or zero counter restarts at 1 with the new window; a
+        // live one below the limit gains 1; a live one at the limit is left alone (no row back).
         let sql = self.sql(
             "INSERT INTO {schema}.counters AS c (env, key, value, expires_at) \
              VALUES ($1, $2, 1, $3) \
              ON CONFLICT (env, key) DO UPDATE SET \
-             value = CASE WHEN c.expires_at <= $4 THEN 1 ELSE c.value + 1 END, \
-             expires_at = CASE WHEN c.expires_at <= $4 THEN EXCLUDED.expires_at \
+             value = CASE WHEN c.expires_at <= $4 OR c.value = 0 THEN 1 ELSE c.value + 1 END, \
+             expires_at = CASE WHEN c.expires_at <= $4 OR c.value = 0 THEN EXCLUDED.expires_at \
                           ELSE c.expires_at END \
              WHERE c.expires_at <= $4 OR c.value < $5 \
              RETURNING c.value",

@@ -363,16 +363,17 @@ impl CounterStore for SqliteStore {
             Value::Integer(bound),
         ];
         self.write(move |tx| {
-            // One upsert: a missing or expired counter restarts at 1 with the new window; a
-            // live one below the limit gains 1; a live one at the limit is left alone (no row
+            // One upsert: a missing, expired or zero counter restarts at 1 with the new window;
+            // a live one below the limit gains 1; a live one at the limit is left alone (no row
             // back).
             let incremented = query_opt(
                 tx,
                 "INSERT INTO counters (env, key, value, expires_at) VALUES (?1, ?2, 1, ?3) \
                  ON CONFLICT (env, key) DO UPDATE SET \
-                 value = CASE WHEN counters.expires_at <= ?4 THEN 1 ELSE counters.value + 1 END, \
-                 expires_at = CASE WHEN counters.expires_at <= ?4 THEN excluded.expires_at \
-                              ELSE counters.expires_at END \
+                 value = CASE WHEN counters.expires_at <= ?4 OR counters.value = 0 THEN 1 \
+                         ELSE counters.value + 1 END, \
+                 expires_at = CASE WHEN counters.expires_at <= ?4 OR counters.value = 0 \
+                              THEN excluded.expires_at ELSE counters.expires_at END \
                  WHERE counters.expires_at <= ?4 OR counters.value < ?5 \
                  RETURNING value",
                 &params,
