@@ -357,4 +357,22 @@ async fn another_organizations_client_introspects_a_token_as_inactive() {
         let r = protocol::introspection(&f.identity, &req).await;
         assert_eq!(r.body, json!({"active": false}));
     }
+    // SECURITY 55: each attempt is a cross-tenant denial in the token's organization's log.
+    let denied = f
+        .identity
+        .events()
+        .list(
+            &idcore::audit::EventQuery::tenant(&f.org)
+                .code(idcore::audit::EventCode::CROSS_TENANT_DENIED),
+            idcore::PageRequest::default(),
+        )
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(denied.len(), 2);
+    for e in &denied {
+        assert_eq!(e.details["action"], "introspect");
+        assert_eq!(e.client_id, Some(other.application.client_id));
+        assert_eq!(e.details["token_client_id"], f.spa.to_string());
+    }
 }

@@ -320,3 +320,41 @@ async fn deletions_revoke_first_and_survive_a_fault_at_every_step() {
         assert!(faulted >= 2, "the deletion made {faulted} store calls");
     }
 }
+
+/// SECURITY 55: the `CROSS_TENANT_DENIED` event is required. When it cannot be written, the
+/// refusal is answered as the store error — never as a success — and the owner's grant stays
+/// untouched.
+#[tokio::test]
+async fn a_cross_tenant_denial_that_cannot_be_audited_is_still_refused() {
+    let f = fixture().await;
+    let set = f.exchange(&f.code().await).await.unwrap();
+    let other = f
+        .identity
+        .applications(ApplicationScope::Organization(f.org.clone()))
+        .create(NewApplication::new("Other", ApplicationType::Vue).unwrap())
+        .await
+        .unwrap()
+        .application
+        .client_id;
+    let thief = ClientAuth::public(other);
+    f.store.arm(FaultPlan::Method("record_event"));
+    let tokens = f.identity.tokens();
+    let r = tokens
+        .refresh(&thief, set.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::Store(_))), "{r:?}");
+    let r = tokens
+        .revoke_refresh_token(&thief, set.refresh_token.expose())
+        .await;
+    assert!(matches!(r, Err(Error::Store(_))), "{r:?}");
+    f.store.disarm();
+    tokens.verify_live(&set.access_token).await.unwrap();
+    tokens
+        .refresh(
+            &ClientAuth::public(f.client),
+            set.refresh_token.expose(),
+            None,
+        )
+        .await
+        .unwrap();
+}

@@ -772,6 +772,62 @@ async fn revoking_another_clients_token_is_refused_and_it_stays_active() {
         .unwrap();
 }
 
+/// SECURITY 55: reaching for another client's code, grant or tokens is refused as before, and
+/// each attempt is one `CROSS_TENANT_DENIED` event naming the caller, the token's client and
+/// organization, and the action; the owner's tokens are untouched.
+#[tokio::test]
+async fn reaching_for_another_clients_tokens_is_refused_and_audited() {
+    use idcore::audit::EventCode;
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let other = f
+        .identity
+        .applications(ApplicationScope::Organization(f.org.clone()))
+        .create(NewApplication::new("Other", ApplicationType::Vue).unwrap())
+        .await
+        .unwrap()
+        .application
+        .client_id;
+    let thief = ClientAuth::public(other);
+    let code = f.code().await;
+    let r = tokens
+        .exchange_code(&thief, &code, REDIRECT, VERIFIER)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+    let set = tokens
+        .exchange_code(&f.auth(), &code, REDIRECT, VERIFIER)
+        .await
+        .unwrap();
+    let r = tokens
+        .refresh(&thief, set.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+    let r = tokens
+        .revoke_refresh_token(&thief, set.refresh_token.expose())
+        .await;
+    assert!(matches!(r, Err(Error::InvalidClient)), "{r:?}");
+    let r = tokens.revoke_access_token(&thief, &set.access_token).await;
+    assert!(matches!(r, Err(Error::InvalidClient)), "{r:?}");
+    let denied = events(&f, EventCode::CROSS_TENANT_DENIED).await;
+    let actions: Vec<_> = denied
+        .iter()
+        .rev() // newest first
+        .map(|e| e.details["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["exchange_code", "refresh", "revoke", "revoke"]);
+    for e in &denied {
+        assert_eq!(e.client_id, Some(other));
+        assert_eq!(e.details["token_client_id"], f.client.to_string());
+        assert_eq!(e.tenant_domain.as_ref(), Some(&f.org));
+    }
+    // The owner's grant is untouched.
+    tokens.verify_live(&set.access_token).await.unwrap();
+    tokens
+        .refresh(&f.auth(), set.refresh_token.expose(), None)
+        .await
+        .unwrap();
+}
+
 fn b64(s: &str) -> Vec<u8> {
     idcore::tokens::jws::base64url_decode(s).expect("base64url")
 }

@@ -57,6 +57,10 @@ impl EventCode {
     pub const GLOBAL_SIGN_OUT: Self = Self::constant("GLOBAL_SIGN_OUT");
     /// Every token of a client was revoked.
     pub const CLIENT_TOKENS_REVOKED: Self = Self::constant("CLIENT_TOKENS_REVOKED");
+    /// A client reached for a code, grant or token of another client or organization, and was
+    /// refused (`details.action` says how; `tenant_domain` is the token's organization,
+    /// `client_id` the caller, `details.token_client_id` the token's client).
+    pub const CROSS_TENANT_DENIED: Self = Self::constant("CROSS_TENANT_DENIED");
     /// An organization's signing key was rotated.
     pub const SIGNING_KEY_ROTATED: Self = Self::constant("SIGNING_KEY_ROTATED");
     /// An SSO (SAML) sign-in started (seed 001).

@@ -343,7 +343,16 @@ pub async fn introspection<S: Store>(identity: &Identity<S>, req: &Request) -> R
                         "jti": c.jti,
                     })
                 }
-                Ok(_) | Err(Error::InvalidToken(_)) => inactive,
+                // Another organization's token: inactive to the caller, audited.
+                Ok(v) => {
+                    let now = identity.now();
+                    let (org, owner) = (&v.claims.tnt, v.claims.cid);
+                    tokens
+                        .cross_tenant_denied("introspect", &caller, org, owner, now)
+                        .await?;
+                    inactive
+                }
+                Err(Error::InvalidToken(_)) => inactive,
                 Err(e) => return Err(ProtocolError::from(e)),
             });
         }
@@ -358,7 +367,14 @@ pub async fn introspection<S: Store>(identity: &Identity<S>, req: &Request) -> R
                 "iat": info.issued_at.unix_timestamp(),
                 "iss": issuer_of(identity.config().issuer().as_str(), &info.org),
             }),
-            _ => inactive,
+            Some(info) => {
+                let now = identity.now();
+                tokens
+                    .cross_tenant_denied("introspect", &caller, &info.org, info.client_id, now)
+                    .await?;
+                inactive
+            }
+            None => inactive,
         })
     }
     .await;

@@ -248,6 +248,10 @@ impl<'a, S: Store> Tokens<'a, S> {
             && payload.redirect_uri == redirect_uri
             && CodeChallenge::parse(&payload.code_challenge, Some("S256"))
                 .is_ok_and(|c| c.verify(code_verifier));
+        if payload.client_id != app.client_id {
+            self.cross_tenant_denied("exchange_code", &app, &payload.org, payload.client_id, now)
+                .await?;
+        }
         if !binding_ok {
             self.audit(
                 NewEvent::new(EventCode::TOKEN_EXCHANGE_FAILED, now)
@@ -379,6 +383,8 @@ impl<'a, S: Store> Tokens<'a, S> {
         let now = self.identity.now();
         let record = record?.ok_or(Error::InvalidGrant)?;
         if record.client_id != app.client_id {
+            self.cross_tenant_denied("refresh", &app, &record.org, record.client_id, now)
+                .await?;
             return Err(Error::InvalidGrant);
         }
         let granted: Vec<String> = record.scope.split_whitespace().map(str::to_owned).collect();
@@ -638,10 +644,12 @@ impl<'a, S: Store> Tokens<'a, S> {
         else {
             return Ok(());
         };
+        let now = self.identity.now();
         if record.client_id != app.client_id {
+            self.cross_tenant_denied("revoke", &app, &record.org, record.client_id, now)
+                .await?;
             return Err(Error::InvalidClient);
         }
-        let now = self.identity.now();
         self.revoke_grant(
             &record.org,
             record.family,
@@ -666,6 +674,10 @@ impl<'a, S: Store> Tokens<'a, S> {
             Err(e) => return Err(e),
         };
         if verified.claims.cid != app.client_id {
+            let now = self.identity.now();
+            let (org, owner) = (&verified.claims.tnt, verified.claims.cid);
+            self.cross_tenant_denied("revoke", &app, org, owner, now)
+                .await?;
             return Err(Error::InvalidClient);
         }
         let expires_at = OffsetDateTime::from_unix_timestamp(verified.exp)
@@ -1189,6 +1201,27 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// Records an informative event: failing to record it does not fail the call.
     async fn audit(&self, event: NewEvent) {
         let _ = self.identity.store().record_event(self.env(), &event).await;
+    }
+
+    /// Records that the client `caller` reached for a code, grant or token of another client
+    /// (`owner`, of organization `org`) and was refused (SECURITY 55: a required event; the
+    /// refusal stands either way, and a failure to record it is answered as that store error).
+    pub(crate) async fn cross_tenant_denied(
+        &self,
+        action: &'static str,
+        caller: &Application,
+        org: &OrgDomain,
+        owner: ClientId,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
+        self.audit_required(
+            NewEvent::new(EventCode::CROSS_TENANT_DENIED, now)
+                .tenant(org)
+                .client(caller.client_id)
+                .detail("action", action)
+                .detail("token_client_id", owner.to_string()),
+        )
+        .await
     }
 
     /// Records a required event: failing to record it is an error.
