@@ -109,21 +109,14 @@ async fn concurrent_live_verifications_after_an_idle_spell_all_succeed_sqlite() 
 }
 
 #[cfg(feature = "postgres")]
+mod pg_schema;
+
+#[cfg(feature = "postgres")]
 mod postgres {
-    use std::io::Write;
-    use std::sync::Once;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    use idcore::store::postgres::PostgresStore;
-    use idcore::store::postgres::deadpool_postgres::{Config, PoolConfig, Runtime};
-    use idcore::store::postgres::tokio_postgres::NoTls;
-
+    use super::pg_schema::PgSchema;
     use super::{
         live_verifications_after_an_idle_spell_all_succeed, sign_ins_and_refreshes_never_collide,
     };
-
-    const URL_VAR: &str = "IDCORE_TEST_POSTGRES_URL";
 
     /// Connections of each test's pool, which the 1,000 tasks share (deadpool's default is two
     /// per core). More than the database's cores, so the tasks' round trips overlap; well
@@ -133,62 +126,20 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_concurrent_sign_ins_and_refreshes_never_collide_postgres() {
-        let Some(store) = fresh("load").await else {
+        let Some(schema) = PgSchema::fresh("load").await else {
             return;
         };
-        sign_ins_and_refreshes_never_collide(store.clone()).await;
-        drop_schema(store).await;
+        sign_ins_and_refreshes_never_collide(schema.open_with_pool(POOL_SIZE)).await;
+        schema.drop_schema().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_live_verifications_after_an_idle_spell_all_succeed_postgres() {
-        let Some(store) = fresh("idle").await else {
+        let Some(schema) = PgSchema::fresh("idle").await else {
             return;
         };
-        live_verifications_after_an_idle_spell_all_succeed(store.clone()).await;
-        drop_schema(store).await;
-    }
-
-    /// A store on a fresh, migrated schema (`idcore_test_<unix seconds>_<pid>_<what><n>`);
-    /// `None` (after saying so once) when no database is configured.
-    async fn fresh(what: &str) -> Option<PostgresStore> {
-        let Ok(url) = std::env::var(URL_VAR) else {
-            static SKIPPED: Once = Once::new();
-            SKIPPED.call_once(|| {
-                // Straight to the process's stderr: the test harness captures `eprintln!`.
-                let _ = writeln!(std::io::stderr(), "PostgreSQL tests skipped: set {URL_VAR}");
-            });
-            return None;
-        };
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("the clock is after 1970")
-            .as_secs();
-        let name = format!(
-            "idcore_test_{unix}_{}_{what}{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut config = Config::new();
-        config.url = Some(url);
-        config.pool = Some(PoolConfig::new(POOL_SIZE));
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
-            .expect("a valid database url");
-        let store = PostgresStore::new(pool)
-            .with_schema(&name)
-            .expect("a valid schema name");
-        store.migrate().await.expect("migrations apply");
-        Some(store)
-    }
-
-    async fn drop_schema(store: PostgresStore) {
-        let client = store.pool().get().await.expect("a connection");
-        client
-            .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", store.schema()))
-            .await
-            .expect("the schema drops");
+        live_verifications_after_an_idle_spell_all_succeed(schema.open_with_pool(POOL_SIZE)).await;
+        schema.drop_schema().await;
     }
 }
 

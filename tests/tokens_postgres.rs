@@ -16,17 +16,15 @@
 //! is dropped by the next run of `tests/conformance_postgres.rs`.
 
 #[cfg(feature = "postgres")]
+mod pg_schema;
+
+#[cfg(feature = "postgres")]
 mod postgres {
-    use std::io::Write;
-    use std::sync::Once;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant};
 
     use idcore::clock::SystemClock;
     use idcore::directory::{ClientId, OrgDomain, UserId};
     use idcore::store::postgres::PostgresStore;
-    use idcore::store::postgres::deadpool_postgres::{Config, Runtime};
-    use idcore::store::postgres::tokio_postgres::NoTls;
     use idcore::tokens::keys::EncryptionKey;
     use idcore::tokens::pkce::CodeChallenge;
     use idcore::tokens::{ClientAuth, CodeRequest};
@@ -36,76 +34,22 @@ mod postgres {
     };
     use time::OffsetDateTime;
 
-    const URL_VAR: &str = "IDCORE_TEST_POSTGRES_URL";
+    use super::pg_schema::PgSchema;
+
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const REDIRECT: &str = "https://app.example.com/callback";
 
-    /// A fresh, migrated schema; `open` gives any number of stores on it, each with its own pool
-    /// (separate instances, or a restarted process).
-    struct Schema {
-        url: String,
-        name: String,
-    }
-
-    impl Schema {
-        /// `None` (after saying so once) when no database is configured.
-        async fn fresh() -> Option<Self> {
-            let Ok(url) = std::env::var(URL_VAR) else {
-                static SKIPPED: Once = Once::new();
-                SKIPPED.call_once(|| {
-                    // Straight to the process's stderr: the test harness captures `eprintln!`.
-                    let _ = writeln!(std::io::stderr(), "PostgreSQL tests skipped: set {URL_VAR}");
-                });
-                return None;
-            };
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let unix = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .expect("the clock is after 1970")
-                .as_secs();
-            let name = format!(
-                "idcore_test_{unix}_{}_tokens{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::SeqCst)
-            );
-            let schema = Self { url, name };
-            schema.open().migrate().await.expect("migrations apply");
-            Some(schema)
-        }
-
-        /// A new store on this schema, with a pool of its own.
-        fn open(&self) -> PostgresStore {
-            let mut config = Config::new();
-            config.url = Some(self.url.clone());
-            let pool = config
-                .create_pool(Some(Runtime::Tokio1), NoTls)
-                .expect("a valid database url");
-            PostgresStore::new(pool)
-                .with_schema(&self.name)
-                .expect("a valid schema name")
-        }
-
-        /// A new `Identity` (a process of the deployment) on a new store on this schema.
-        fn instance(&self) -> Identity<PostgresStore> {
-            Identity::builder()
-                .issuer("https://auth.example.com")
-                .environment(Environment::Sandbox)
-                .clock(SystemClock)
-                // Every instance of a deployment shares the key-encryption key.
-                .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("32 bytes"))
-                .store(self.open())
-                .build()
-                .expect("a valid configuration")
-        }
-
-        async fn drop_schema(self) {
-            let store = self.open();
-            let client = store.pool().get().await.expect("a connection");
-            client
-                .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.name))
-                .await
-                .expect("the schema drops");
-        }
+    /// A new `Identity` (a process of the deployment) on a new store on `schema`.
+    fn instance(schema: &PgSchema) -> Identity<PostgresStore> {
+        Identity::builder()
+            .issuer("https://auth.example.com")
+            .environment(Environment::Sandbox)
+            .clock(SystemClock)
+            // Every instance of a deployment shares the key-encryption key.
+            .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("32 bytes"))
+            .store(schema.open())
+            .build()
+            .expect("a valid configuration")
     }
 
     /// An organization, a public client and a user, created through one instance.
@@ -180,11 +124,11 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn global_sign_out_on_one_instance_is_seen_by_another_within_a_second() {
-        let Some(schema) = Schema::fresh().await else {
+        let Some(schema) = PgSchema::fresh("tokens").await else {
             return;
         };
-        let a = schema.instance();
-        let b = schema.instance();
+        let a = instance(&schema);
+        let b = instance(&schema);
         let tenant = Tenant::create(&a).await;
         let code = tenant.code(&a).await;
         let set = a
@@ -233,11 +177,11 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn refresh_token_reuse_is_detected_after_reopening_the_store() {
-        let Some(schema) = Schema::fresh().await else {
+        let Some(schema) = PgSchema::fresh("tokens").await else {
             return;
         };
         let (tenant, first, second) = {
-            let before = schema.instance();
+            let before = instance(&schema);
             let tenant = Tenant::create(&before).await;
             let code = tenant.code(&before).await;
             let tokens = before.tokens();
@@ -254,7 +198,7 @@ mod postgres {
             // The instance, its store and its pool are dropped here: the process "restarts".
         };
 
-        let after = schema.instance();
+        let after = instance(&schema);
         after
             .tokens()
             .verify_live(&second.access_token)
@@ -276,7 +220,7 @@ mod postgres {
             .await;
         assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
         // The family's revocation is in the durable feed: yet another instance sees it at once.
-        let third = schema.instance();
+        let third = instance(&schema);
         assert_eq!(
             invalid_token(third.tokens().verify_live(&second.access_token).await),
             TokenProblem::Revoked
@@ -287,11 +231,11 @@ mod postgres {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_used_authorization_code_stays_used_after_reopening_the_store() {
-        let Some(schema) = Schema::fresh().await else {
+        let Some(schema) = PgSchema::fresh("tokens").await else {
             return;
         };
         let (tenant, used, unused, first) = {
-            let before = schema.instance();
+            let before = instance(&schema);
             let tenant = Tenant::create(&before).await;
             let used = tenant.code(&before).await;
             let unused = tenant.code(&before).await;
@@ -303,7 +247,7 @@ mod postgres {
             (tenant, used, unused, first)
         };
 
-        let after = schema.instance();
+        let after = instance(&schema);
         let second = after
             .tokens()
             .exchange_code(&tenant.auth(), &used, REDIRECT, VERIFIER)
