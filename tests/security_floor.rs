@@ -816,3 +816,176 @@ async fn an_audit_write_failure_never_completes_a_second_factor() {
     assert_eq!(f.events(EventCode::MFA_SUCCEEDED).await.len(), 1);
     assert_eq!(f.events(EventCode::SIGN_IN_SUCCEEDED).await.len(), 1);
 }
+
+// ------------------------------------------------------------ 42, 45: the remaining paths
+
+fn lockout(user_threshold: u64) -> idcore::signin::SigninSettings {
+    idcore::signin::SigninSettings {
+        lockout: idcore::signin::LockoutPolicy {
+            user_threshold,
+            ip_threshold: 1000,
+            cool_down: Duration::minutes(15),
+        },
+        ..settings()
+    }
+}
+
+/// SECURITY 42 ("the same lockout applies on every sign-in path"): wrong current passwords
+/// given to a password change count toward the user's lockout — the password change is a
+/// password check an attacker holding a session could otherwise brute-force — and a locked
+/// account refuses the change even with the right current password.
+#[tokio::test]
+async fn wrong_current_passwords_in_a_password_change_count_toward_the_lockout() {
+    let f = fixture_with(|b| b.signin_settings(lockout(3))).await;
+    let user = f.active_user("janis@example.com").await;
+    let signin = f.identity.signin(&f.org);
+    let new = Password::new("a completely new passphrase");
+    let ctx = RequestContext::new();
+    for _ in 0..3 {
+        assert_sign_in_failed(
+            signin
+                .change_password(user.id, &Password::new("not it"), &new, &ctx)
+                .await,
+        );
+    }
+    assert_sign_in_failed(
+        signin
+            .change_password(user.id, &Password::new(PASSWORD), &new, &ctx)
+            .await,
+    );
+    assert_sign_in_failed(f.sign_in("janis@example.com", PASSWORD).await);
+    assert_eq!(
+        f.reasons(EventCode::PASSWORD_CHANGE_FAILED).await,
+        [
+            "wrong current password",
+            "wrong current password",
+            "wrong current password",
+            "account locked"
+        ]
+    );
+    assert_eq!(
+        f.reasons(EventCode::SIGN_IN_FAILED).await,
+        ["account locked"]
+    );
+    // The old password is still the password once the window ends.
+    f.clock.advance(Duration::minutes(15));
+    expect_complete(f.sign_in("janis@example.com", PASSWORD).await);
+}
+
+/// SECURITY 45: the code confirming an e-mail change has limited attempts too: after them the
+/// right code is refused and the address stays.
+#[tokio::test]
+async fn e_mail_change_code_attempts_are_limited() {
+    let f = fixture_with(|b| {
+        b.signin_settings(idcore::signin::SigninSettings {
+            email_code_attempts: 3,
+            ..lockout(100)
+        })
+    })
+    .await;
+    let user = f.active_user("janis@example.com").await;
+    let signin = f.identity.signin(&f.org);
+    let ctx = RequestContext::new();
+    signin
+        .request_email_change(user.id, "pearl@example.com")
+        .await
+        .unwrap();
+    let code = f.last_code("pearl@example.com");
+    for wrong in ["000000", "111111", "222222"] {
+        let wrong = if wrong == code { "333333" } else { wrong };
+        let r = signin
+            .confirm_email_change(user.id, "pearl@example.com", wrong, &ctx)
+            .await;
+        assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    }
+    let r = signin
+        .confirm_email_change(user.id, "pearl@example.com", &code, &ctx)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    let now = f.identity.users(&f.org).retrieve(user.id).await.unwrap();
+    assert_eq!(now.profile.email.as_str(), "janis@example.com");
+}
+
+// ------------------------------------------------------- 54: revocations that cannot be stored
+
+/// SECURITY 54: a refresh-token revocation (RFC 7009) with the store failing at any one of its
+/// calls either answers the store error — and a retry then revokes — or answers success with
+/// the grant really dead; never success with a live access token.
+#[tokio::test]
+async fn a_refresh_token_revocation_failing_at_any_step_is_reported_or_done() {
+    let mut faulted = 0;
+    for n in 1.. {
+        let f = fixture_on(FaultyStore::new(MemoryStore::new()), |b| b).await;
+        let user = directory_user(&f, "janis@example.com").await;
+        let set = token_set(&f, user).await;
+        f.store.arm(FaultPlan::NthCall(n));
+        let first = f
+            .identity
+            .tokens()
+            .revoke_refresh_token(&auth(&f), set.refresh_token.expose())
+            .await;
+        let calls = f.store.calls();
+        f.store.disarm();
+        match first {
+            Err(Error::Store(_)) => {
+                faulted += 1;
+                f.identity
+                    .tokens()
+                    .revoke_refresh_token(&auth(&f), set.refresh_token.expose())
+                    .await
+                    .unwrap_or_else(|e| panic!("retry after a fault at call {n}: {e:?}"));
+            }
+            Ok(()) => {}
+            Err(e) => panic!("call {n}: {e:?}"),
+        }
+        assert_eq!(
+            problem(f.identity.tokens().verify_live(&set.access_token).await),
+            TokenProblem::Revoked,
+            "fault at call {n}"
+        );
+        assert_invalid_grant(
+            f.identity
+                .tokens()
+                .refresh(&auth(&f), set.refresh_token.expose(), None)
+                .await,
+        );
+        if calls < n {
+            break;
+        }
+    }
+    assert!(
+        faulted >= 3,
+        "the revocation touches the store {faulted} times"
+    );
+}
+
+/// SECURITY 54: an access-token revocation whose revocation record cannot be stored answers
+/// the store error, and the token stays verifiable until a retry revokes it.
+#[tokio::test]
+async fn an_access_token_revocation_that_could_not_be_stored_is_reported_and_a_retry_works() {
+    let f = fixture_on(FaultyStore::new(MemoryStore::new()), |b| b).await;
+    let user = directory_user(&f, "janis@example.com").await;
+    let set = token_set(&f, user).await;
+    f.store.arm(FaultPlan::Method("record_revocation"));
+    let r = f
+        .identity
+        .tokens()
+        .revoke_access_token(&auth(&f), &set.access_token)
+        .await;
+    f.store.disarm();
+    assert!(matches!(r, Err(Error::Store(_))), "{r:?}");
+    f.identity
+        .tokens()
+        .verify_live(&set.access_token)
+        .await
+        .unwrap();
+    f.identity
+        .tokens()
+        .revoke_access_token(&auth(&f), &set.access_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(f.identity.tokens().verify_live(&set.access_token).await),
+        TokenProblem::Revoked
+    );
+}

@@ -87,7 +87,7 @@ on_every_store!(
     a_global_sign_out_kills_every_earlier_access_and_id_token,
     revoking_a_refresh_token_kills_its_access_and_id_tokens_only,
     revoking_another_clients_refresh_token_is_refused_and_it_stays_active,
-    introspection_of_expired_revoked_or_unknown_tokens_is_exactly_inactive,
+    introspection_of_expired_revoked_unknown_or_foreign_tokens_is_exactly_inactive,
     a_totp_code_is_accepted_once,
     two_concurrent_submissions_of_one_totp_code_accept_exactly_one,
     two_hundred_parallel_wrong_passwords_are_counted_exactly,
@@ -639,8 +639,9 @@ async fn revoking_another_clients_refresh_token_is_refused_and_it_stays_active<S
     assert_alive(&f, &set).await;
 }
 
-/// SECURITY 32: expired, revoked and unknown tokens introspect as exactly `{"active":false}`.
-async fn introspection_of_expired_revoked_or_unknown_tokens_is_exactly_inactive<
+/// SECURITY 32: expired, revoked, unknown and other-tenant tokens introspect as exactly
+/// `{"active":false}`.
+async fn introspection_of_expired_revoked_unknown_or_foreign_tokens_is_exactly_inactive<
     S: Store + Clone,
 >(
     store: S,
@@ -676,6 +677,42 @@ async fn introspection_of_expired_revoked_or_unknown_tokens_is_exactly_inactive<
         introspect(revoked.access_token.clone()).await.body["active"],
         true
     );
+    // Another organization's client: its tokens are inactive to it (and audited).
+    let other_org = f
+        .identity
+        .organizations()
+        .create(idcore::NewOrganization::new("Other").unwrap())
+        .await
+        .unwrap()
+        .domain;
+    let foreign = f
+        .identity
+        .applications(ApplicationScope::Organization(other_org))
+        .create(NewApplication::new("Other backend", ApplicationType::Service).unwrap())
+        .await
+        .unwrap();
+    let foreign_basic = format!(
+        "Basic {}",
+        b64_std(
+            format!(
+                "{}:{}",
+                foreign.application.client_id,
+                foreign.client_secret.unwrap().expose()
+            )
+            .as_bytes()
+        )
+    );
+    for token in [
+        expiring.access_token.clone(),
+        expiring.refresh_token.expose().to_owned(),
+    ] {
+        let req = Request::form([("token", token)]).authorization(foreign_basic.clone());
+        assert_eq!(
+            protocol::introspection(&f.identity, &req).await.body,
+            inactive
+        );
+    }
+    assert_eq!(f.events(EventCode::CROSS_TENANT_DENIED).await.len(), 2);
     f.identity
         .tokens()
         .revoke_refresh_token(&auth(&f), revoked.refresh_token.expose())
@@ -1054,6 +1091,53 @@ async fn sqlite_a_refresh_behind_a_held_write_lock_is_retryable_and_a_retry_rota
         .unwrap();
     assert_eq!(f.events(EventCode::TOKENS_REFRESHED).await.len(), 1);
     assert_invalid_grant(refresh(&f, &set).await);
+}
+
+/// SECURITY 19 on SQLite across processes: two `Identity` instances, each on its own
+/// `SqliteStore` (its own connections) over one file, race 25 redemptions each of one code:
+/// exactly one token set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_processes_racing_one_code_have_exactly_one_winner() {
+    let db = sqlite_file::TempDb::fresh("two-processes").await;
+    let a = Arc::new(fixture_on(db.open().await, |b| b).await);
+    let b = Identity::builder()
+        .issuer("https://auth.example.com")
+        .clock(a.clock.clone())
+        .key_encryption_key(idcore::tokens::keys::EncryptionKey::from_bytes(&[7; 32]).unwrap())
+        .store(db.open().await)
+        .build()
+        .unwrap();
+    let user = directory_user(&a, "janis@example.com").await;
+    let code = Arc::new(code(&a, user).await);
+    let barrier = Arc::new(Barrier::new(50));
+    let mut tasks = JoinSet::new();
+    for i in 0..50 {
+        let identity = if i % 2 == 0 {
+            a.identity.clone()
+        } else {
+            b.clone()
+        };
+        let (client, code, barrier) = (a.client, code.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            identity
+                .tokens()
+                .exchange_code(&ClientAuth::public(client), &code, REDIRECT, VERIFIER)
+                .await
+        });
+    }
+    let (mut winners, mut refused) = (0, 0);
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap() {
+            Ok(_) => winners += 1,
+            Err(Error::InvalidGrant) => refused += 1,
+            Err(e) if retryable(&e) => {}
+            Err(e) => panic!("unexpected answer: {e:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    assert!(refused >= 1);
+    assert_eq!(a.events(EventCode::TOKENS_ISSUED).await.len(), 1);
 }
 
 // -------------------------------------------------------------------------------- PostgreSQL
