@@ -739,7 +739,6 @@ async fn acting_through_another_organization_is_indistinguishable_from_an_unknow
 /// SECURITY 55: a revocation is a required event. Revoking an access token while the audit
 /// log cannot be written answers the store error, never a silent success.
 #[tokio::test]
-#[ignore = "idcore bug (SECURITY 55): Tokens::revoke_access_token records TOKEN_REVOKED as an informative event and answers Ok when it cannot be written; see the audit report"]
 async fn revoking_an_access_token_whose_event_cannot_be_recorded_is_not_a_silent_success() {
     let f = fixture_on(FaultyStore::new(MemoryStore::new()), |b| b).await;
     let user = directory_user(&f, "janis@example.com").await;

@@ -687,14 +687,14 @@ impl<'a, S: Store> Tokens<'a, S> {
             expires_at: expires_at + self.identity.config().leeway(),
         };
         self.record(&revocation).await?;
-        self.audit(
+        // A required event (SECURITY 55): a revocation answered as a success is in the log.
+        self.audit_required(
             NewEvent::new(EventCode::TOKEN_REVOKED, self.identity.now())
                 .tenant(&verified.claims.tnt)
                 .client(app.client_id)
                 .detail("jti", verified.claims.jti.to_string()),
         )
-        .await;
-        Ok(())
+        .await
     }
 
     /// Global sign-out (seed 000 "GlobalSignOut"): every refresh token of the user is revoked,
