@@ -43,6 +43,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 mod error;
+mod gate;
 mod identity;
 mod join;
 pub mod mail;

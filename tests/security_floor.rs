@@ -174,7 +174,6 @@ async fn unknown_kids_of_a_known_organization_reload_its_keys_at_most_once_per_i
 /// real time, so concurrent loads overlap (on the `MemoryStore` a load finishes before the
 /// next task looks, which would hide a storm).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "idcore bug (SECURITY 5): concurrent unknown-kid tokens each reload the organization's keys (KeyRing::for_verifying has no single-flight); see the audit report"]
 async fn concurrent_unknown_kids_after_the_interval_reload_the_keys_once_sqlite() {
     let db = sqlite_file::TempDb::fresh("reload").await;
     concurrent_unknown_kids_after_the_interval_reload_the_keys_once(db.open().await).await;
@@ -212,7 +211,6 @@ async fn concurrent_unknown_kids_after_the_interval_reload_the_keys_once<S: Stor
 /// are rejected with at most one store read per organization and interval — an attacker must
 /// not turn each forged token into a store query.
 #[tokio::test]
-#[ignore = "idcore bug (SECURITY 5): a token naming an organization without keys reads the store every time (KeyRing::load caches no negative answer); see the audit report"]
 async fn tokens_naming_an_organization_without_keys_read_the_store_at_most_once_per_interval() {
     let f = counting().await;
     let now = f.now().unix_timestamp();

@@ -7,16 +7,22 @@
 //!   default).
 //! - Private keys are stored sealed under the host's key-encryption key and opened once per load.
 //! - A token naming an unknown `kid` never triggers a fetch by itself: the ring reloads an
-//!   organization's keys at most once per `reload_interval`, whatever arrives.
+//!   organization's keys at most once per `reload_interval`, whatever arrives; concurrent
+//!   tokens that need a load share one (one load at a time per stripe of organizations).
+//! - An organization found without keys (a token naming a made-up `tnt`) is remembered as such
+//!   for [`ABSENT_TTL`]: forged tokens cannot turn into one store read each, and an
+//!   organization whose first key another instance just created verifies within that time.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use time::{Duration, OffsetDateTime};
 
 use super::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
 use crate::Error;
 use crate::directory::{Environment, OrgDomain};
+use crate::gate::{Gate, Left};
 use crate::store::StoreError;
 use crate::store::tokens::{SigningKeyRecord, SigningKeyStore};
 
@@ -49,12 +55,23 @@ impl OrgKeys {
     }
 }
 
+/// How long an organization found without keys is remembered as such.
+pub(crate) const ABSENT_TTL: Duration = Duration::seconds(1);
+/// At most this many organizations are remembered as without keys (forged `tnt`s vary).
+const ABSENT_MAX: usize = 4096;
+/// Loads run one at a time per stripe; organizations are spread over the stripes by hash.
+const LOAD_STRIPES: usize = 16;
+
 pub(crate) struct KeyRing {
     encryption: Option<EncryptionKey>,
     algorithm: Algorithm,
     overlap: Duration,
     reload_interval: Duration,
     orgs: RwLock<HashMap<OrgDomain, Arc<OrgKeys>>>,
+    /// Organizations found without keys, and when.
+    absent: Mutex<HashMap<OrgDomain, OffsetDateTime>>,
+    loading: [Gate; LOAD_STRIPES],
+    stripes: RandomState,
 }
 
 impl KeyRing {
@@ -70,6 +87,9 @@ impl KeyRing {
             overlap,
             reload_interval,
             orgs: RwLock::new(HashMap::new()),
+            absent: Mutex::new(HashMap::new()),
+            loading: std::array::from_fn(|_| Gate::default()),
+            stripes: RandomState::new(),
         }
     }
 
@@ -117,9 +137,54 @@ impl KeyRing {
     ) -> Result<Option<Arc<OrgKeys>>, Error> {
         match self.fresh(org, kid, now) {
             Some(keys) => Ok(Some(keys)),
+            None if self.known_absent(org, now) => Ok(None),
             // Cold: boxed, so the hot path's future stays small (it is moved on every call).
-            None => Box::pin(self.load(store, env, org, now)).await,
+            None => Box::pin(self.load_shared(store, env, org, kid, now)).await,
         }
+    }
+
+    /// Loads `org`'s keys, or waits for the load of its stripe under way and uses what it left.
+    async fn load_shared<S: SigningKeyStore>(
+        &self,
+        store: &S,
+        env: Environment,
+        org: &OrgDomain,
+        kid: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Arc<OrgKeys>>, Error> {
+        let gate = &self.loading[self.stripes.hash_one(org) as usize % LOAD_STRIPES];
+        loop {
+            let loading = gate.enter();
+            // Loaded (or found without keys) by the task this one waited for, or just before?
+            if let Some(keys) = self.fresh(org, kid, now) {
+                return Ok(Some(keys));
+            }
+            if self.known_absent(org, now) {
+                return Ok(None);
+            }
+            let Some(loading) = loading else {
+                // Another task is loading (this organization, or another of the stripe): look
+                // again once it is done. A load that failed or was dropped lets the next try.
+                gate.wait().await;
+                continue;
+            };
+            let result = self.load(store, env, org, now).await;
+            loading.leave(if result.is_ok() {
+                Left::Read
+            } else {
+                Left::Failed
+            });
+            return result;
+        }
+    }
+
+    /// Whether `org` was found without keys less than [`ABSENT_TTL`] ago.
+    fn known_absent(&self, org: &OrgDomain, now: OffsetDateTime) -> bool {
+        self.absent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(org)
+            .is_some_and(|at| now - *at < ABSENT_TTL)
     }
 
     /// The cached keys of `org` for verifying a token whose `kid` is `kid`, unless they must
@@ -219,8 +284,20 @@ impl KeyRing {
             .find(|r| r.retires_at.is_none())
             .or(records.first())
         else {
+            let mut absent = self.absent.lock().unwrap_or_else(PoisonError::into_inner);
+            if absent.len() >= ABSENT_MAX {
+                absent.retain(|_, at| now - *at < ABSENT_TTL);
+                if absent.len() >= ABSENT_MAX {
+                    absent.clear();
+                }
+            }
+            absent.insert(org.clone(), now);
             return Ok(None);
         };
+        self.absent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(org);
         let encryption = self.encryption()?;
         let signing = keys::open(newest.algorithm, &newest.sealed_private_key, encryption)
             .map_err(|_| Error::Keys("the key-encryption key cannot open the stored signing key (wrong key or tampered data)"))?;
