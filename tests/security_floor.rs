@@ -318,7 +318,6 @@ async fn access_and_id_tokens_presented_as_refresh_tokens_are_invalid_grant() {
 /// SECURITY 16: a key rotated in through one instance verifies at once on another instance
 /// sharing the store.
 #[tokio::test]
-#[ignore = "idcore weakness (SECURITY 16): another instance refuses the new key as unknown_key until its key reload interval (30 s) has passed since its last load; see the audit report"]
 async fn a_key_rotated_in_on_one_instance_verifies_at_once_on_another() {
     let store = MemoryStore::new();
     let f = fixture_on(store.clone(), |b| b).await;

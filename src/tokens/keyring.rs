@@ -28,7 +28,7 @@ use crate::store::tokens::{SigningKeyRecord, SigningKeyStore};
 
 /// One organization's keys, parsed.
 pub(crate) struct OrgKeys {
-    pub(crate) signing: KeyPair,
+    pub(crate) signing: Arc<KeyPair>,
     /// `(kid, key, retires_at)`, in the store's order. A list, not a map: an organization has
     /// a handful of keys, and comparing a few `kid`s (most differ in their first byte) costs
     /// less than hashing the one presented.
@@ -299,12 +299,29 @@ impl KeyRing {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(org);
         let encryption = self.encryption()?;
-        let signing = keys::open(newest.algorithm, &newest.sealed_private_key, encryption)
-            .map_err(|_| Error::Keys("the key-encryption key cannot open the stored signing key (wrong key or tampered data)"))?;
+        // Keys parsed by the previous load are reused (a `kid` is the thumbprint of its public
+        // key, so the same `kid` is the same key): a reload that finds no new key costs one
+        // store read, not one decryption and parse per key.
+        let previous = self.cached(org);
+        let known = |kid: &str| {
+            previous
+                .as_ref()
+                .and_then(|p| p.verifying.iter().find(|(k, _, _)| k == kid))
+                .map(|(_, public, _)| public.clone())
+        };
+        let signing = match previous.as_ref().filter(|p| p.signing.kid() == newest.kid) {
+            Some(p) => Arc::clone(&p.signing),
+            None => Arc::new(
+                keys::open(newest.algorithm, &newest.sealed_private_key, encryption)
+                    .map_err(|_| Error::Keys("the key-encryption key cannot open the stored signing key (wrong key or tampered data)"))?,
+            ),
+        };
         let mut verifying = Vec::with_capacity(records.len());
         for r in &records {
             let public = if r.kid == newest.kid {
                 signing.public_key().clone()
+            } else if let Some(public) = known(&r.kid) {
+                public
             } else {
                 keys::open(r.algorithm, &r.sealed_private_key, encryption)
                     .map_err(|_| Error::Keys("the key-encryption key cannot open a stored signing key (wrong key or tampered data)"))?
