@@ -400,12 +400,15 @@ mod postgres {
 
     // ---- migrations ----
 
-    /// The refresh grant's lookups of one token (by digest, and rotation's update), as the
-    /// store writes them, planned the way a connection plans a prepared statement it runs often
-    /// (a generic plan) on tables never analyzed (a new database) — empty, then holding 5,000
-    /// tokens: each probes the primary key, never a secondary index by `env` alone (migration 7).
+    /// The hot lookups of one row — a refresh token (by digest, and rotation's update), a user
+    /// (alone, and joined to its live organization as the refresh grant reads it), its
+    /// credentials, an application, a user by e-mail — as the store writes
+    /// them, planned the way a connection plans a prepared statement it runs often (a generic
+    /// plan) on tables never analyzed (a new database), empty and then holding 5,000 tokens:
+    /// each probes its key, never a secondary index of the token, user or credentials tables by
+    /// a prefix such as `env` or `(env, org)` (migrations 7 and 8).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn refresh_token_lookups_probe_the_primary_key_without_statistics() {
+    async fn hot_lookups_probe_their_key_without_statistics() {
         let fresh = fresh!();
         let client = fresh.store.pool().get().await.expect("a connection");
         let schema = format!("\"{}\"", fresh.store.schema());
@@ -426,6 +429,43 @@ mod postgres {
                 ),
                 format!("'production', '\\x00', {ANY_UUID}, now()"),
                 "refresh_tokens_pkey",
+            ),
+            (
+                format!(
+                    "SELECT * FROM {schema}.users WHERE env = $1 AND id = $2 \
+                     AND org IS NOT DISTINCT FROM $3"
+                ),
+                format!("'production', {ANY_UUID}, 'acme'"),
+                "users_pkey",
+            ),
+            (
+                format!(
+                    "SELECT u.* FROM {schema}.users u JOIN {schema}.organizations o \
+                     ON o.env = u.env AND o.domain = u.org AND o.deleted_at IS NULL \
+                     WHERE u.env = $1 AND u.id = $2 AND u.org IS NOT DISTINCT FROM $3"
+                ),
+                format!("'production', {ANY_UUID}, 'acme'"),
+                "users_pkey",
+            ),
+            (
+                format!(
+                    "SELECT * FROM {schema}.credentials WHERE env = $1 AND user_id = $2 \
+                     AND org IS NOT DISTINCT FROM $3"
+                ),
+                format!("'production', {ANY_UUID}, 'acme'"),
+                "credentials_pkey",
+            ),
+            (
+                format!("SELECT * FROM {schema}.applications WHERE env = $1 AND client_id = $2"),
+                format!("'production', {ANY_UUID}"),
+                "applications_pkey",
+            ),
+            (
+                format!(
+                    "SELECT * FROM {schema}.users WHERE env = $1 AND org = $2 AND email_key = $3"
+                ),
+                "'production', 'acme', 'a@example.com'".to_owned(),
+                "users_email_key",
             ),
         ];
         let plan = |sql: &str, args: &str| {
@@ -453,7 +493,16 @@ mod postgres {
                     .join("\n")
             }
         };
-        let secondary = ["refresh_tokens_by_"];
+        // The secondary indexes a lookup must never probe. (Organizations are not laid out for
+        // it yet: a lookup by domain, and the organization side of the join, may take
+        // `organizations_id_key` or `organizations_live_newest` until the table is analyzed.
+        // Organizations are few, users many.)
+        let secondary = [
+            "refresh_tokens_by_",
+            "users_newest",
+            "users_email_key",
+            "credentials_username_key",
+        ];
         for filled in [false, true] {
             if filled {
                 client
@@ -471,7 +520,7 @@ mod postgres {
                 let plan = plan(sql, args).await;
                 assert!(
                     plan.contains(&format!("using {index} "))
-                        && !secondary.iter().any(|s| plan.contains(s)),
+                        && !secondary.iter().any(|s| *s != *index && plan.contains(s)),
                     "{sql}\n{plan}"
                 );
             }
@@ -494,10 +543,10 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 7,
+            n, 8,
             "one row per migration (0001 initial, 0002 tokens, 0003 credentials, 0004 user \
-             active, 0005 counts, 0006 organization revocations, 0007 refresh token indexes), \
-             each once"
+             active, 0005 counts, 0006 organization revocations, 0007 refresh token indexes, \
+             0008 lookup indexes), each once"
         );
         drop(client);
         fresh.drop_schema().await;

@@ -124,8 +124,8 @@ impl PostgresStore {
         event: &NewEvent,
     ) -> Result<(), StoreError> {
         let lock = self.sql(
-            "SELECT id FROM {schema}.users WHERE env = $1 AND id = $2 AND org = $3 \
-             FOR KEY SHARE",
+            "SELECT id FROM {schema}.users WHERE env = $1 AND id = $2 \
+             AND org IS NOT DISTINCT FROM $3 FOR KEY SHARE",
         );
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
@@ -158,11 +158,12 @@ impl PostgresStore {
              role = $7, totp_secret = $8, totp_at = $9, pending_totp_secret = $10, \
              pending_totp_at = $11, recovery_generation = $12, known_devices = $13, \
              known_ips = $14, updated_at = $15, version = $16 \
-             WHERE env = $1 AND user_id = $2 AND org = $3 AND version = $17",
+             WHERE env = $1 AND user_id = $2 AND org IS NOT DISTINCT FROM $3 \
+             AND version = $17",
         );
         let check = self.sql(
             "SELECT version FROM {schema}.credentials \
-             WHERE env = $1 AND user_id = $2 AND org = $3",
+             WHERE env = $1 AND user_id = $2 AND org IS NOT DISTINCT FROM $3",
         );
         let p = values.params();
         let mut params: Vec<&(dyn ToSql + Sync)> = p.to_vec();
@@ -254,9 +255,10 @@ impl CredentialStore for PostgresStore {
         org: &OrgDomain,
         user_id: UserId,
     ) -> Result<Option<CredentialRecord>, StoreError> {
-        // credentials_pkey (env, user_id).
+        // credentials_pkey (env, user_id); the organization compared, not indexed (see the
+        // module docs of `postgres`, "Plans made without statistics").
         self.credentials_where(
-            "env = $1 AND user_id = $2 AND org = $3",
+            "env = $1 AND user_id = $2 AND org IS NOT DISTINCT FROM $3",
             &[&env_str(env), &user_id.as_uuid(), &org.as_str()],
         )
         .await
@@ -268,7 +270,7 @@ impl CredentialStore for PostgresStore {
         org: &OrgDomain,
         username: &str,
     ) -> Result<Option<CredentialRecord>, StoreError> {
-        // credentials_username_key (env, org, username).
+        // credentials_username_key (org, env, username).
         self.credentials_where(
             "env = $1 AND org = $2 AND username = $3",
             &[&env_str(env), &org.as_str(), &username],

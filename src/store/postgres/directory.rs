@@ -138,7 +138,8 @@ pub(super) fn insert_user_sql(store: &PostgresStore) -> String {
 /// one row when the user existed, none otherwise.
 pub(super) fn delete_user_sql(store: &PostgresStore) -> String {
     store.sql(&format!(
-        "WITH u AS (DELETE FROM {{schema}}.users WHERE env = $1 AND id = $2 AND org = $3 \
+        "WITH u AS (DELETE FROM {{schema}}.users WHERE env = $1 AND id = $2 \
+         AND org IS NOT DISTINCT FROM $3 \
          RETURNING env, org, -1::BIGINT AS n) {COUNT_USERS}"
     ))
 }
@@ -724,7 +725,8 @@ impl UserStore for PostgresStore {
         id: UserId,
     ) -> Result<Option<User>, StoreError> {
         let sql = self.sql(&format!(
-            "SELECT {USER_COLUMNS} FROM {{schema}}.users WHERE env = $1 AND id = $2 AND org = $3"
+            "SELECT {USER_COLUMNS} FROM {{schema}}.users WHERE env = $1 AND id = $2 \
+             AND org IS NOT DISTINCT FROM $3"
         ));
         let client = self.client().await?;
         query_opt(
@@ -753,7 +755,7 @@ impl UserStore for PostgresStore {
         let sql = self.sql(&format!(
             "SELECT {columns} FROM {{schema}}.users u JOIN {{schema}}.organizations o \
              ON o.env = u.env AND o.domain = u.org AND o.deleted_at IS NULL \
-             WHERE u.env = $1 AND u.id = $2 AND u.org = $3"
+             WHERE u.env = $1 AND u.id = $2 AND u.org IS NOT DISTINCT FROM $3"
         ));
         let client = self.client().await?;
         query_opt(
@@ -803,14 +805,17 @@ impl UserStore for PostgresStore {
              picture = $15, website = $16, gender = $17, birthdate = $18, zoneinfo = $19, \
              locale = $20, phone_number = $21, phone_number_verified = $22, address = $23, \
              metadata = $24, avatar_hexa_color = $25, updated_at = $26, version = $27, \
-             active = $29 WHERE env = $1 AND id = $2 AND org = $3 AND version = $28",
+             active = $29 WHERE env = $1 AND id = $2 AND org IS NOT DISTINCT FROM $3 \
+             AND version = $28",
         );
         let p = values.params();
         let mut params: Vec<&(dyn ToSql + Sync)> = p[..27].to_vec();
         params.push(&expected);
         params.push(p[28]);
-        let check =
-            self.sql("SELECT id FROM {schema}.users WHERE env = $1 AND id = $2 AND org = $3");
+        let check = self.sql(
+            "SELECT id FROM {schema}.users WHERE env = $1 AND id = $2 \
+             AND org IS NOT DISTINCT FROM $3",
+        );
         retrying!(self.write_with_event(
             env,
             &sql,
@@ -846,7 +851,7 @@ impl UserStore for PostgresStore {
             columns: USER_COLUMNS,
             order: "inserted_at DESC, id DESC",
             params,
-            // users_newest (env, org, inserted_at DESC, id DESC) serves the row comparison.
+            // users_newest (org, env, inserted_at DESC, id DESC) serves the row comparison.
             after: after
                 .is_some()
                 .then(|| "(inserted_at, id) < ($3, $4)".to_owned()),

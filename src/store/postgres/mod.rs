@@ -52,19 +52,22 @@
 //! applies the versioned migrations in `migrations/`, recording each in
 //! `idcore_migrations` with a checksum.
 //!
-//! Every table has `env` in every key and index (first, except the refresh-token indexes that
-//! lead with their selective column: migration 7), and every query filters on it. Every lookup
+//! Every table has `env` in every key and index (first, except the refresh-token, user and
+//! credentials indexes that lead with their selective column: migrations 7 and 8), and every
+//! query filters on it. Every lookup
 //! and every page is served by an index (see the migrations).
 //!
 //! # Plans made without statistics
 //! Each connection plans a prepared statement once and may keep a generic plan until the table
 //! is analyzed — on a new database, a plan made while the tables were empty. With no
 //! statistics, every index whose leading columns a query constrains looks as cheap as the
-//! primary key. The refresh-token lookups are laid out so that only their primary key fits
-//! (migration 7; rotation compares `family` with `IS NOT DISTINCT FROM`, not an index
-//! operator), and `tests/conformance_postgres.rs` checks their generic plans on tables never
-//! analyzed. Other lookups (a user by id, which `users_newest` also fits) may take a secondary
-//! index until autovacuum first analyzes the table; after a bulk load, run `ANALYZE`.
+//! primary key. The refresh-token, user and credentials lookups are laid out so that only their
+//! key fits (migrations 7 and 8: the secondary indexes lead with their selective column, and
+//! the lookups compare `family` or `org` with `IS NOT DISTINCT FROM`, not an index operator;
+//! the columns are `NOT NULL`, so it means `=`); `tests/conformance_postgres.rs` checks their
+//! generic plans on tables never analyzed. Organizations (few) are not: a lookup by domain may
+//! take `organizations_id_key` until autovacuum first analyzes the table. After a bulk load,
+//! run `ANALYZE`.
 //!
 //! # Time
 //! Timestamps are stored as `timestamptz`, which keeps microseconds: records read back carry
@@ -159,6 +162,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "refresh_token_indexes",
         sql: include_str!("migrations/0007_refresh_token_indexes.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "lookup_indexes",
+        sql: include_str!("migrations/0008_lookup_indexes.sql"),
     },
 ];
 
