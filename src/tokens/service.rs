@@ -359,6 +359,11 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// client evidently did not receive) is rotated in turn, so the family keeps exactly one
     /// current token.
     ///
+    /// Clients must refresh one token at a time: two refreshes of one token at once (two tabs,
+    /// a retry racing the original) are indistinguishable from a stolen token being replayed,
+    /// so the second one revokes the family (a grace window tolerates one such retry). A client
+    /// that may refresh from several places shares one refresh in flight among them.
+    ///
     /// `scope`: `None` keeps the granted scopes; a narrower set is allowed; a broader one is
     /// `invalid_scope`. Profile claims are read again from the directory.
     ///
