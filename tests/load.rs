@@ -54,15 +54,11 @@ use idcore::risk::RequestContext;
 use idcore::signin::password::{Argon2Params, Password};
 use idcore::signin::{Authorization, SignInRequest, SignInStep, SignUp, SigninSettings};
 use idcore::store::Store;
-use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
 use idcore::tokens::{ClientAuth, CodeRequest, TokenSet};
-use idcore::{
-    ApplicationScope, ApplicationType, Identity, MemoryStore, NewApplication, NewOrganization,
-    NewUser, PageRequest,
-};
+use idcore::{Identity, MemoryStore, NewUser, PageRequest};
 use sqlite_file::TempDb;
-use support::{PASSWORD, REDIRECT, START, VERIFIER, code_in};
+use support::{PASSWORD, REDIRECT, START, VERIFIER, code_in, fixture_on};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -144,7 +140,7 @@ mod postgres {
 }
 
 /// The whole scenario (see the module docs) on `store`.
-async fn sign_ins_and_refreshes_never_collide<S: Store>(store: S) {
+async fn sign_ins_and_refreshes_never_collide<S: Store + Clone>(store: S) {
     let t = Tenant::create(store).await;
     let users = t.users().await;
 
@@ -263,7 +259,7 @@ async fn sign_ins_and_refreshes_never_collide<S: Store>(store: S) {
 /// arriving meanwhile must be answered too — after the catch-up, or from the view if it is
 /// fresh enough — never refused: nothing failed, the store is up. Three idle spells, each ended
 /// by [`VERIFICATIONS`] concurrent live verifications of one valid access token.
-async fn live_verifications_after_an_idle_spell_all_succeed<S: Store>(store: S) {
+async fn live_verifications_after_an_idle_spell_all_succeed<S: Store + Clone>(store: S) {
     let t = Tenant::create(store).await;
     let set = t.one_token_set().await;
     for spell in 1..=3 {
@@ -339,43 +335,23 @@ impl<S> Clone for Tenant<S> {
 }
 
 impl<S: Store> Tenant<S> {
-    async fn create(store: S) -> Self {
-        let outbox = MemoryOutbox::new();
-        let clock = ManualClock::new(START);
-        let identity = Identity::builder()
-            .issuer("https://auth.example.com")
-            .clock(clock.clone())
-            .mailer(outbox.clone())
-            .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("a 32-byte key"))
-            .signin_settings(SigninSettings {
+    async fn create(store: S) -> Self
+    where
+        S: Clone,
+    {
+        let fx = fixture_on(store, |b| {
+            b.signin_settings(SigninSettings {
                 argon2: CHEAPEST,
                 ..SigninSettings::default()
             })
-            .store(store)
-            .build()
-            .expect("a valid configuration");
-        let org = identity
-            .organizations()
-            .create(NewOrganization::new("Misapret").unwrap())
-            .await
-            .unwrap()
-            .domain;
-        let app = identity
-            .applications(ApplicationScope::Organization(org.clone()))
-            .create(
-                NewApplication::new("Bank", ApplicationType::React)
-                    .unwrap()
-                    .with(|a| a.allowed_redirect_urls(&[REDIRECT]))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        })
+        .await;
         Self {
-            identity,
-            clock,
-            outbox,
-            org,
-            client: app.application.client_id,
+            identity: fx.identity,
+            clock: fx.clock,
+            outbox: fx.outbox,
+            org: fx.org,
+            client: fx.client,
         }
     }
 
