@@ -8,6 +8,8 @@
 //! answer a retryable conflict (SECURITY 53); the scenarios accept that answer, and only it,
 //! besides the documented one, and never more winners.
 
+#[cfg(feature = "postgres")]
+mod pg_schema;
 mod sqlite_file;
 mod support;
 
@@ -60,11 +62,11 @@ macro_rules! on_every_store {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let Some(store) = crate::pg::fresh("").await else {
+                    let Some(schema) = crate::pg_schema::PgSchema::fresh("sec").await else {
                         return;
                     };
-                    super::$name(store.clone()).await;
-                    crate::pg::drop_schema(store).await;
+                    super::$name(schema.open_with_pool(8)).await;
+                    schema.drop_schema().await;
                 }
             )*
         }
@@ -1147,105 +1149,51 @@ async fn sqlite_two_processes_racing_one_code_have_exactly_one_winner() {
 /// failures, which must surface as retryable conflicts or be retried — never as two token sets.
 #[cfg(feature = "postgres")]
 mod postgres_serializable {
+    use crate::pg_schema::PgSchema;
+
     const SERIALIZABLE: &str = "options=-c%20default_transaction_isolation%3Dserializable";
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn fifty_concurrent_redemptions_of_one_code_have_exactly_one_winner() {
-        let Some(store) = crate::pg::fresh(SERIALIZABLE).await else {
+        let Some(schema) = PgSchema::fresh_with("sec", SERIALIZABLE).await else {
             return;
         };
-        super::fifty_concurrent_redemptions_of_one_code_have_exactly_one_winner(store.clone())
-            .await;
-        crate::pg::drop_schema(store).await;
+        super::fifty_concurrent_redemptions_of_one_code_have_exactly_one_winner(
+            schema.open_with_pool(8),
+        )
+        .await;
+        schema.drop_schema().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
-        let Some(store) = crate::pg::fresh(SERIALIZABLE).await else {
+        let Some(schema) = PgSchema::fresh_with("sec", SERIALIZABLE).await else {
             return;
         };
-        super::concurrent_refreshes_of_one_token_have_exactly_one_winner(store.clone()).await;
-        crate::pg::drop_schema(store).await;
+        super::concurrent_refreshes_of_one_token_have_exactly_one_winner(schema.open_with_pool(8))
+            .await;
+        schema.drop_schema().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_concurrent_submissions_of_one_totp_code_accept_exactly_one() {
-        let Some(store) = crate::pg::fresh(SERIALIZABLE).await else {
+        let Some(schema) = PgSchema::fresh_with("sec", SERIALIZABLE).await else {
             return;
         };
-        super::two_concurrent_submissions_of_one_totp_code_accept_exactly_one(store.clone()).await;
-        crate::pg::drop_schema(store).await;
+        super::two_concurrent_submissions_of_one_totp_code_accept_exactly_one(
+            schema.open_with_pool(8),
+        )
+        .await;
+        schema.drop_schema().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_hundred_parallel_wrong_passwords_are_counted_exactly() {
-        let Some(store) = crate::pg::fresh(SERIALIZABLE).await else {
+        let Some(schema) = PgSchema::fresh_with("sec", SERIALIZABLE).await else {
             return;
         };
-        super::two_hundred_parallel_wrong_passwords_are_counted_exactly(store.clone()).await;
-        crate::pg::drop_schema(store).await;
-    }
-}
-
-#[cfg(feature = "postgres")]
-mod pg {
-    use std::io::Write;
-    use std::sync::Once;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    use idcore::store::postgres::PostgresStore;
-    use idcore::store::postgres::deadpool_postgres::{Config, PoolConfig, Runtime};
-    use idcore::store::postgres::tokio_postgres::NoTls;
-
-    const URL_VAR: &str = "IDCORE_TEST_POSTGRES_URL";
-
-    /// A store on a fresh, migrated schema (`idcore_test_<unix>_<pid>_sec<n>`); `None`, after
-    /// saying so once, when no database is configured. `options` are appended to the URL's
-    /// query (e.g. `options=-c%20default_transaction_isolation%3Dserializable`).
-    pub async fn fresh(options: &str) -> Option<PostgresStore> {
-        let Ok(url) = std::env::var(URL_VAR) else {
-            static SKIPPED: Once = Once::new();
-            SKIPPED.call_once(|| {
-                let _ = writeln!(std::io::stderr(), "PostgreSQL tests skipped: set {URL_VAR}");
-            });
-            return None;
-        };
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("the clock is after 1970")
-            .as_secs();
-        let name = format!(
-            "idcore_test_{unix}_{}_sec{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let url = if options.is_empty() {
-            url
-        } else if url.contains('?') {
-            format!("{url}&{options}")
-        } else {
-            format!("{url}?{options}")
-        };
-        let mut config = Config::new();
-        config.url = Some(url);
-        config.pool = Some(PoolConfig::new(8));
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1), NoTls)
-            .expect("a valid database url");
-        let store = PostgresStore::new(pool)
-            .with_schema(&name)
-            .expect("a valid schema name");
-        store.migrate().await.expect("migrations apply");
-        Some(store)
-    }
-
-    pub async fn drop_schema(store: PostgresStore) {
-        let client = store.pool().get().await.expect("a connection");
-        client
-            .batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", store.schema()))
-            .await
-            .expect("the schema drops");
+        super::two_hundred_parallel_wrong_passwords_are_counted_exactly(schema.open_with_pool(8))
+            .await;
+        schema.drop_schema().await;
     }
 }

@@ -23,6 +23,12 @@ pub struct PgSchema {
 impl PgSchema {
     /// A new schema, migrated once; `None` (after saying so once) without a database.
     pub async fn fresh(what: &str) -> Option<Self> {
+        Self::fresh_with(what, "").await
+    }
+
+    /// As [`PgSchema::fresh`], every connection opened with `options` appended to the URL's
+    /// query (e.g. `options=-c%20default_transaction_isolation%3Dserializable`).
+    pub async fn fresh_with(what: &str, options: &str) -> Option<Self> {
         let Ok(url) = std::env::var(URL_VAR) else {
             static SKIPPED: Once = Once::new();
             SKIPPED.call_once(|| {
@@ -41,6 +47,11 @@ impl PgSchema {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
+        let url = match (options.is_empty(), url.contains('?')) {
+            (true, _) => url,
+            (false, true) => format!("{url}&{options}"),
+            (false, false) => format!("{url}?{options}"),
+        };
         let schema = Self { url, name };
         schema.open().migrate().await.expect("migrations apply");
         Some(schema)
