@@ -110,7 +110,7 @@ pub struct TokenSettings {
     pub refresh_grace: Duration,
     /// The algorithm of generated signing keys: ES256 (default) or EdDSA. RS256/PS256 keys are
     /// imported instead.
-    pub signing_algorithm: crate::tokens::keys::Algorithm,
+    pub signing_algorithm: crate::crypto::keys::Algorithm,
     /// How long a rotated-out signing key keeps verifying. Defaults to 2 days; at least the
     /// longest access/ID token lifetime, so no token outlives its key.
     pub key_overlap: Duration,
@@ -134,7 +134,7 @@ impl Default for TokenSettings {
             audience: None,
             leeway: Duration::seconds(30),
             refresh_grace: Duration::ZERO,
-            signing_algorithm: crate::tokens::keys::Algorithm::Es256,
+            signing_algorithm: crate::crypto::keys::Algorithm::Es256,
             key_overlap: Duration::days(2),
             key_reload_interval: Duration::seconds(1),
             revocation_poll_interval: Duration::milliseconds(500),
@@ -145,7 +145,7 @@ impl Default for TokenSettings {
 
 impl TokenSettings {
     pub(crate) fn check(&self, lifetimes: &Lifetimes) -> Result<(), ConfigError> {
-        use crate::tokens::keys::Algorithm;
+        use crate::crypto::keys::Algorithm;
         bound("leeway", self.leeway, Duration::ZERO, Duration::minutes(5))?;
         bound(
             "refresh_grace",

@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use crate::store::StoreError;
 
 /// Everything that can go wrong in idcore.
 ///
@@ -80,7 +79,7 @@ pub enum Error {
 
     /// The mailer could not hand a message over.
     #[error("mail delivery failed")]
-    Mail(#[from] crate::mail::MailError),
+    Mail(#[from] MailError),
 
     /// The operating system's random number generator failed; idcore fails closed.
     #[error("the system random number generator failed")]
@@ -315,4 +314,68 @@ pub enum ConfigError {
     /// Two settings contradict each other; the text says which.
     #[error("{0}")]
     Inconsistent(&'static str),
+}
+
+/// What a store can answer besides success.
+///
+/// Expected protocol outcomes (a code already taken, a counter at its limit) are *not* errors:
+/// they are the `Ok` enums of the primitives ([`Take`](crate::store::Take), [`Rotation`](crate::store::Rotation), [`Counted`](crate::store::Counted) …). Errors are
+/// for unique-key conflicts, missing records on update, lost conditional writes, and failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record to update or delete does not exist (in this environment).
+    #[error("not found")]
+    NotFound,
+    /// A unique key is taken. `key` names it: `domain`, `email`, `id`, `client_id`, `key`,
+    /// `username`, `user` …
+    #[error("{key} already exists")]
+    AlreadyExists {
+        /// Which unique key collided.
+        key: &'static str,
+    },
+    /// A conditional write lost: the record's version is not the expected one.
+    #[error("precondition failed: the record changed")]
+    Precondition,
+    /// A transient conflict (a serialization failure, a deadlock victim); the same call may be
+    /// retried and nothing was written.
+    #[error("transient conflict, retry")]
+    Retryable {
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend failed; nothing was written (or the write is all-or-nothing and did not happen).
+    #[error("storage backend failed")]
+    Backend {
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend {
+            source: Box::new(source),
+        }
+    }
+}
+
+/// The mailer could not accept a message.
+#[derive(Debug, thiserror::Error)]
+#[error("the mailer refused the message")]
+pub struct MailError {
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl MailError {
+    /// Wraps the delivery backend's error.
+    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            source: Some(Box::new(source)),
+        }
+    }
 }

@@ -14,12 +14,12 @@ use crate::directory::{
 use crate::error::ConfigError;
 use crate::mail::{Mailer, NoopMailer};
 use crate::risk::{DefaultRiskEngine, RiskEngine};
-use crate::signin::password::{BreachedPasswords, Inline, Offload};
+use crate::crypto::password::{BreachedPasswords, Inline, Offload};
 use crate::signin::{SignIn, SigninKeys, SigninSettings};
 use crate::store::Store;
 use crate::tokens::Tokens;
 use crate::tokens::keyring::KeyRing;
-use crate::tokens::keys::EncryptionKey;
+use crate::crypto::keys::EncryptionKey;
 use crate::tokens::revocation::RevocationView;
 
 /// The identity core of one environment, on one store. Cheap to clone (an `Arc` inside); share
@@ -263,8 +263,8 @@ impl<S> IdentityBuilder<S> {
     }
 
     /// Where password hashing runs. Defaults to [`Inline`] (on the calling task); with the
-    /// `tokio` feature, [`TokioOffload`](crate::signin::password::TokioOffload) moves it to
-    /// tokio's blocking pool. See [`signin::password`](crate::signin::password).
+    /// `tokio` feature, [`TokioOffload`](crate::crypto::password::TokioOffload) moves it to
+    /// tokio's blocking pool. See [`signin::password`](crate::crypto::password).
     pub fn password_offload(mut self, offload: impl Offload) -> Self {
         self.offload = Arc::new(offload);
         self

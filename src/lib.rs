@@ -41,7 +41,9 @@
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod directory;
+mod encoding;
 mod error;
 mod gate;
 mod identity;

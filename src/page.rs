@@ -380,7 +380,7 @@ fn from_micros(us: i64) -> Option<OffsetDateTime> {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::tokens::jws::base64url_encode(&self.to_bytes()))
+        f.write_str(&crate::encoding::base64url_encode(&self.to_bytes()))
     }
 }
 
@@ -394,7 +394,7 @@ impl FromStr for Cursor {
         if s.len() > 64 {
             return Err(Self::invalid());
         }
-        crate::tokens::jws::base64url_decode(s)
+        crate::encoding::base64url_decode(s)
             .ok()
             .and_then(|bytes| Self::from_bytes(&bytes))
             .ok_or_else(Self::invalid)
@@ -456,9 +456,9 @@ mod tests {
             "!!".into(),
             "A".repeat(100),
             format!("{good}A"),
-            crate::tokens::jws::base64url_encode(&[2, 4, 0, 0, 0, 0, 0, 0, 0, 7]),
-            crate::tokens::jws::base64url_encode(&[1, 9, 0, 0, 0, 0, 0, 0, 0, 7]),
-            crate::tokens::jws::base64url_encode(&[1, 1, 0, 0, 0, 0, 0, 0, 0, 7]),
+            crate::encoding::base64url_encode(&[2, 4, 0, 0, 0, 0, 0, 0, 0, 7]),
+            crate::encoding::base64url_encode(&[1, 9, 0, 0, 0, 0, 0, 0, 0, 7]),
+            crate::encoding::base64url_encode(&[1, 1, 0, 0, 0, 0, 0, 0, 0, 7]),
         ];
         bad.push(good.replace('A', "+"));
         for text in bad {

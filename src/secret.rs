@@ -115,18 +115,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
-}
+pub(crate) use crate::encoding::hex;
 
 pub(crate) fn base64url(bytes: &[u8]) -> String {
-    crate::tokens::jws::base64url_encode(bytes)
+    crate::encoding::base64url_encode(bytes)
 }
 
 #[cfg(test)]

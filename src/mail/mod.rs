@@ -29,22 +29,8 @@ impl Mail {
     }
 }
 
-/// The mailer could not accept a message.
-#[derive(Debug, thiserror::Error)]
-#[error("the mailer refused the message")]
-pub struct MailError {
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
+pub use crate::error::MailError;
 
-impl MailError {
-    /// Wraps the delivery backend's error.
-    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self {
-            source: Some(Box::new(source)),
-        }
-    }
-}
 
 /// The future a [`Mailer`] returns.
 pub type MailFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;

@@ -58,16 +58,15 @@
 //! sealed (AES-256-GCM) under another derived key. Sign-in therefore needs
 //! [`IdentityBuilder::key_encryption_key`](crate::IdentityBuilder::key_encryption_key).
 
-pub mod password;
-mod secrets;
 mod service;
-pub mod totp;
+
+pub use crate::crypto::{password, totp};
 
 use std::fmt;
 
 use time::Duration;
 
-pub(crate) use secrets::SigninKeys;
+pub(crate) use crate::crypto::secrets::SigninKeys;
 pub use service::{
     Authorization, Authorized, Factor, FactorKind, PendingSignIn, RecoveryCodes, SignIn,
     SignInRequest, SignInStep, SignUp, TotpEnrolment, UnregisterOutcome, UnregisterRequest,

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::password::{
+use crate::crypto::password::{
     Exposure, Password, Verification, check_password_hash, dummy_verification, hash_password,
     offloaded, verify_password,
 };
-use super::totp::{DIGITS, SECRET_BYTES, TotpAlgorithm, TotpKey};
+use crate::crypto::totp::{DIGITS, SECRET_BYTES, TotpAlgorithm, TotpKey};
 use super::{SigninKeys, SigninSettings, Username};
 use crate::Error;
 use crate::audit::{EventCode, NewEvent};
@@ -31,7 +31,7 @@ use crate::store::{
     AccountRole, AccountStatus, Advance, Counted, CredentialRecord, Key, OneTimeEntry, SealedTotp,
     Store, StoreError, Take,
 };
-use crate::tokens::pkce::CodeChallenge;
+use crate::crypto::pkce::CodeChallenge;
 use crate::tokens::{CodeRequest, redirect_allowed};
 
 /// Key namespace of pending sign-ins in the one-time store.

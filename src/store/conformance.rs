@@ -107,7 +107,7 @@ use crate::directory::{
 };
 use crate::page::{Cursor, ListKind, PageRequest};
 use crate::secret::{Digest, hex, random_array};
-use crate::tokens::keys::Algorithm;
+use crate::crypto::keys::Algorithm;
 
 /// The clock time the checks start from: 2030-01-01T00:00:00Z.
 pub const T0: OffsetDateTime = datetime!(2030-01-01 00:00 UTC);

@@ -82,52 +82,8 @@ pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialSt
 pub use memory::MemoryStore;
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 
-/// What a store can answer besides success.
-///
-/// Expected protocol outcomes (a code already taken, a counter at its limit) are *not* errors:
-/// they are the `Ok` enums of the primitives ([`Take`], [`Rotation`], [`Counted`] …). Errors are
-/// for unique-key conflicts, missing records on update, lost conditional writes, and failures.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The record to update or delete does not exist (in this environment).
-    #[error("not found")]
-    NotFound,
-    /// A unique key is taken. `key` names it: `domain`, `email`, `id`, `client_id`, `key`,
-    /// `username`, `user` …
-    #[error("{key} already exists")]
-    AlreadyExists {
-        /// Which unique key collided.
-        key: &'static str,
-    },
-    /// A conditional write lost: the record's version is not the expected one.
-    #[error("precondition failed: the record changed")]
-    Precondition,
-    /// A transient conflict (a serialization failure, a deadlock victim); the same call may be
-    /// retried and nothing was written.
-    #[error("transient conflict, retry")]
-    Retryable {
-        /// The backend's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The backend failed; nothing was written (or the write is all-or-nothing and did not happen).
-    #[error("storage backend failed")]
-    Backend {
-        /// The backend's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
+pub use crate::error::StoreError;
 
-impl StoreError {
-    /// Wraps a backend error.
-    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Backend {
-            source: Box::new(source),
-        }
-    }
-}
 
 /// Where a keyset page of a newest-first list (users, organizations, applications) resumes:
 /// the `(inserted_at, id)` its items must be strictly below, or `None` for a page-number read.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{FamilyId, StoreError};
 use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
-use crate::tokens::keys::Algorithm;
+use crate::crypto::keys::Algorithm;
 
 /// A signing key of one organization, as stored: the private key only sealed (AES-256-GCM under
 /// the host's key-encryption key).

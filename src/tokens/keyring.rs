@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use time::{Duration, OffsetDateTime};
 
-use super::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
+use crate::crypto::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
 use crate::Error;
 use crate::directory::{Environment, OrgDomain};
 use crate::gate::{Gate, Left};

@@ -19,13 +19,11 @@
 //! [`provider::RING_PROVIDER`] if it wants jsonwebtoken to use ring.
 
 pub mod claims;
-pub mod jws;
 pub(crate) mod keyring;
-pub mod keys;
-pub mod pkce;
-pub mod provider;
 pub(crate) mod revocation;
 mod service;
+
+pub use crate::crypto::{jws, keys, pkce, provider};
 
 pub use service::{ClientAuth, CodeRequest, TokenSet, Tokens, UserInfo, Verified, sign_pair};
 

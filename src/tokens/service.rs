@@ -12,8 +12,8 @@ use super::claims::{
     TYP_ID, issuer_of,
 };
 use super::keyring::OrgKeys;
-use super::keys::{self, KeyPair};
-use super::pkce::CodeChallenge;
+use crate::crypto::keys::{self, KeyPair};
+use crate::crypto::pkce::CodeChallenge;
 use super::revocation::Subject;
 use super::{jws, redirect_allowed};
 use crate::Error;

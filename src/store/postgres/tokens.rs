@@ -9,7 +9,7 @@ use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId}
 use crate::error::FieldProblem;
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use crate::store::{FamilyId, StoreError};
-use crate::tokens::keys::Algorithm;
+use crate::crypto::keys::Algorithm;
 
 impl SigningKeyStore for PostgresStore {
     async fn insert_signing_key(

@@ -21,7 +21,7 @@ use crate::directory::{
 };
 use crate::secret::Digest;
 use crate::signin::Username;
-use crate::signin::password::check_password_hash;
+use crate::crypto::password::check_password_hash;
 use crate::store::{
     AccountRole, AccountStatus, CredentialRecord, FamilyId, RefreshState, RefreshTokenRecord,
     SealedTotp,

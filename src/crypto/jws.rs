@@ -37,6 +37,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Value};
 
 use super::keys::{Algorithm, KeyError, KeyPair, MAX_SIGNATURE_LEN, PublicKey};
+use crate::encoding::{
+    self, Base64Error, ascii_string, decode_into, decoded_len, encode_into, encoded_len,
+};
 
 /// The longest token [`decode`] accepts (and [`encode`] produces): 16 KiB.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -96,6 +99,12 @@ pub enum JwsError {
     /// Signing failed.
     #[error(transparent)]
     Key(#[from] KeyError),
+}
+
+impl From<Base64Error> for JwsError {
+    fn from(_: Base64Error) -> Self {
+        Self::Base64
+    }
 }
 
 /// The protected header idcore writes: `alg`, and optionally `kid` and `typ`.
@@ -303,7 +312,7 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
     }
 
     let header_len = decoded_len(h.len())?;
-    let payload_len = decoded_len(p.len()).map_err(malformed_or)?;
+    let payload_len = decoded_len(p.len()).map_err(|e| malformed_or(e.into()))?;
     let sig_len = decoded_len(s.len())?;
     let payload_end = header_len + payload_len;
     let signature_end = payload_end + sig_len;
@@ -335,7 +344,8 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
         )
     };
 
-    decode_into(p, &mut bytes[header_len..payload_end]).map_err(malformed_or)?;
+    decode_into(p, &mut bytes[header_len..payload_end])
+        .map_err(|e| malformed_or(e.into()))?;
     decode_into(s, &mut bytes[payload_end..])?;
     let mut locate = |text: Option<HeaderText>| {
         text.map(|text| match text {
@@ -407,9 +417,7 @@ pub fn parse_object_strict(bytes: &[u8]) -> Result<Map<String, Value>, JwsError>
 
 /// Base64url without padding (RFC 7515 `BASE64URL`).
 pub fn base64url_encode(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(encoded_len(bytes.len()));
-    encode_into(bytes, &mut out);
-    ascii_string(out)
+    encoding::base64url_encode(bytes)
 }
 
 /// Decodes base64url without padding, strictly: no `=`, no standard-alphabet characters, no
@@ -418,9 +426,7 @@ pub fn base64url_encode(bytes: &[u8]) -> String {
 /// # Errors
 /// [`JwsError::Base64`].
 pub fn base64url_decode(text: &str) -> Result<Vec<u8>, JwsError> {
-    let mut out = vec![0u8; decoded_len(text.len())?];
-    decode_into(text.as_bytes(), &mut out)?;
-    Ok(out)
+    Ok(encoding::base64url_decode(text)?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -654,185 +660,6 @@ impl<'de> Visitor<'de> for StrictVisitor<'_> {
         }
         Ok(Value::Object(object))
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Base64url
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// 12-bit value → its two base64url characters: encoding looks up two characters at a time.
-const ENCODE2: [[u8; 2]; 4096] = {
-    let mut table = [[0u8; 2]; 4096];
-    let mut i = 0;
-    while i < 4096 {
-        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 0x3f]];
-        i += 1;
-    }
-    table
-};
-
-/// ASCII byte → its 6-bit value placed for position `i` of a group of four characters
-/// (`v << (18 - 6i)`), or `INVALID` (high byte set) outside the alphabet: a group decodes with
-/// four lookups and three ORs, and one check of the high byte at the end finds any invalid
-/// character.
-const DECODE4: [[u32; 256]; 4] = {
-    let mut tables = [[INVALID; 256]; 4];
-    let mut i = 0;
-    while i < 64 {
-        let c = ALPHABET[i] as usize;
-        tables[0][c] = (i as u32) << 18;
-        tables[1][c] = (i as u32) << 12;
-        tables[2][c] = (i as u32) << 6;
-        tables[3][c] = i as u32;
-        i += 1;
-    }
-    tables
-};
-const INVALID: u32 = 0xff00_0000;
-
-/// ASCII byte → 6-bit value, or 0xff for bytes outside the base64url alphabet.
-const DECODE: [u8; 256] = {
-    let mut table = [0xffu8; 256];
-    let mut i = 0;
-    while i < 64 {
-        table[ALPHABET[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
-const fn encoded_len(len: usize) -> usize {
-    len / 3 * 4 + [0, 2, 3][len % 3]
-}
-
-/// The decoded length of `len` unpadded base64url characters; a length ≡ 1 (mod 4) is invalid.
-fn decoded_len(len: usize) -> Result<usize, JwsError> {
-    match len % 4 {
-        0 => Ok(len / 4 * 3),
-        2 => Ok(len / 4 * 3 + 1),
-        3 => Ok(len / 4 * 3 + 2),
-        _ => Err(JwsError::Base64),
-    }
-}
-
-/// Appends the base64url encoding of `bytes` (ASCII only) to `out`.
-fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + encoded_len(bytes.len()), 0);
-    let sym = |n: u32, shift: u32| ALPHABET[((n >> shift) & 0x3f) as usize];
-    // Six bytes → eight characters per step, then a last group of three, then the tail.
-    let mut sixes = bytes.chunks_exact(6);
-    let mut octets = out[start..].chunks_exact_mut(8);
-    for (c, o) in (&mut sixes).zip(&mut octets) {
-        let n = c.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
-        for (i, pair) in o.chunks_exact_mut(2).enumerate() {
-            pair.copy_from_slice(&ENCODE2[((n >> (36 - 12 * i)) & 0xfff) as usize]);
-        }
-    }
-    let mut chunks = sixes.remainder().chunks_exact(3);
-    let mut quads = octets.into_remainder().chunks_exact_mut(4);
-    for (c, o) in (&mut chunks).zip(&mut quads) {
-        let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
-        o.copy_from_slice(&[sym(n, 18), sym(n, 12), sym(n, 6), sym(n, 0)]);
-    }
-    match (chunks.remainder(), quads.into_remainder()) {
-        ([a], [o0, o1]) => {
-            let n = u32::from(*a) << 16;
-            (*o0, *o1) = (sym(n, 18), sym(n, 12));
-        }
-        ([a, b], [o0, o1, o2]) => {
-            let n = u32::from(*a) << 16 | u32::from(*b) << 8;
-            (*o0, *o1, *o2) = (sym(n, 18), sym(n, 12), sym(n, 6));
-        }
-        _ => {}
-    }
-}
-
-/// `bytes` as a `String`: callers only ever write base64url characters, `.`, and JSON text
-/// they took from `&str`s, so this never fails.
-fn ascii_string(bytes: Vec<u8>) -> String {
-    // Invariant: every writer into `bytes` writes valid UTF-8 (see above).
-    String::from_utf8(bytes).expect("base64url output is ASCII")
-}
-
-/// Decodes `text` into `out`, which must be exactly `decoded_len(text.len())` bytes long.
-fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), JwsError> {
-    let full = text.len() / 4;
-    let (body, tail) = text.split_at(full * 4);
-    let (out_body, out_tail) = out.split_at_mut_checked(full * 3).ok_or(JwsError::Base64)?;
-    // Invalid characters map to 0xff: OR-ing every looked-up value and checking the top bits
-    // once at the end keeps the loops branch-free.
-    let mut invalid = 0u8;
-    let mut sextet = |c: u8| {
-        let v = DECODE[usize::from(c)];
-        invalid |= v;
-        u64::from(v)
-    };
-    // Four characters → three bytes per step, then the tail.
-    let [t0, t1, t2, t3] = &DECODE4;
-    let mut invalid4 = 0u32;
-    let group = |c: &[u8; 4]| {
-        t0[usize::from(c[0])]
-            | t1[usize::from(c[1])]
-            | t2[usize::from(c[2])]
-            | t3[usize::from(c[3])]
-    };
-    // Eight characters → six bytes per step (one wide store), then at most one group of four.
-    let pairs = body.chunks_exact(8);
-    let (odd, out_odd) = (pairs.remainder(), out_body.len() - out_body.len() % 6);
-    for (c, o) in pairs.zip(out_body.chunks_exact_mut(6)) {
-        if let Some((c0, c1)) = c.split_first_chunk::<4>()
-            && let Some(c1) = c1.first_chunk::<4>()
-            && let Some(o) = o.first_chunk_mut::<6>()
-        {
-            let (n0, n1) = (group(c0), group(c1));
-            invalid4 |= n0 | n1;
-            let v = u64::from(n0) << 40 | u64::from(n1 & 0x00ff_ffff) << 16;
-            if let Some(bytes) = v.to_be_bytes().first_chunk::<6>() {
-                *o = *bytes;
-            }
-        } else {
-            return Err(JwsError::Base64);
-        }
-    }
-    // Every output byte is written, or the input is refused.
-    match (odd.first_chunk::<4>(), out_body.get_mut(out_odd..)) {
-        (Some(c), Some([o0, o1, o2])) => {
-            let n = group(c);
-            invalid4 |= n;
-            (*o0, *o1, *o2) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
-        }
-        (None, Some([])) => {}
-        _ => return Err(JwsError::Base64),
-    }
-    if invalid4 & INVALID != 0 {
-        return Err(JwsError::Base64);
-    }
-    match (tail, out_tail) {
-        ([], []) => {}
-        ([a, b], [o0]) => {
-            let n = sextet(*a) << 6 | sextet(*b);
-            // Canonical: the 4 bits past the last byte are zero.
-            if n & 0x0f != 0 {
-                return Err(JwsError::Base64);
-            }
-            *o0 = (n >> 4) as u8;
-        }
-        ([a, b, c], [o0, o1]) => {
-            let n = sextet(*a) << 12 | sextet(*b) << 6 | sextet(*c);
-            // Canonical: the 2 bits past the last byte are zero.
-            if n & 0x03 != 0 {
-                return Err(JwsError::Base64);
-            }
-            (*o0, *o1) = ((n >> 10) as u8, (n >> 2) as u8);
-        }
-        _ => return Err(JwsError::Base64),
-    }
-    if invalid & 0xc0 != 0 {
-        return Err(JwsError::Base64);
-    }
-    Ok(())
 }
 
 /// Appends `s` JSON-escaped (without the surrounding quotes).

@@ -28,7 +28,7 @@ use ring::signature::{self, KeyPair as _};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::jws::{base64url_decode, base64url_encode};
+use crate::encoding::{base64url_decode, base64url_encode};
 
 /// Longest signature any [`KeyPair`] produces: RSA with a 4096-bit modulus.
 pub(crate) const MAX_SIGNATURE_LEN: usize = 512;

@@ -7,7 +7,7 @@ use ring::hmac;
 
 use crate::Error;
 use crate::secret::{Digest, random_array};
-use crate::tokens::keys::EncryptionKey;
+use crate::crypto::keys::EncryptionKey;
 
 /// The derived keys.
 pub(crate) struct SigninKeys {
