@@ -5,22 +5,20 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::audit::Events;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Lifetimes, TokenSettings, parse_issuer};
-use crate::directory::{
-    ApplicationScope, Applications, Environment, Name, OrgDomain, Organizations, Users,
-};
+use crate::model::fields::Name;
+use crate::model::ids::Environment;
 use crate::error::ConfigError;
 use crate::mail::{Mailer, NoopMailer};
 use crate::risk::{DefaultRiskEngine, RiskEngine};
 use crate::crypto::password::{BreachedPasswords, Inline, Offload};
-use crate::signin::{SignIn, SigninKeys, SigninSettings};
+use crate::config::SigninSettings;
+use crate::crypto::secrets::SigninKeys;
 use crate::store::Store;
-use crate::tokens::Tokens;
-use crate::tokens::keyring::KeyRing;
+use crate::cache::keyring::KeyRing;
 use crate::crypto::keys::EncryptionKey;
-use crate::tokens::revocation::RevocationView;
+use crate::cache::revocation::RevocationView;
 
 /// The identity core of one environment, on one store. Cheap to clone (an `Arc` inside); share
 /// one per process and environment.
@@ -85,38 +83,6 @@ impl Identity<()> {
     }
 }
 
-impl<S: Store> Identity<S> {
-    /// The organizations of this environment.
-    pub fn organizations(&self) -> Organizations<'_, S> {
-        Organizations::new(self)
-    }
-
-    /// The users of one organization. Every call through it is confined to that organization.
-    pub fn users<'a>(&'a self, org: &'a OrgDomain) -> Users<'a, S> {
-        Users::new(self, org)
-    }
-
-    /// The applications of one scope (one organization, or global).
-    pub fn applications(&self, scope: ApplicationScope) -> Applications<'_, S> {
-        Applications::new(self, scope)
-    }
-
-    /// The audit log.
-    pub fn events(&self) -> Events<'_, S> {
-        Events::new(self)
-    }
-
-    /// The token service: codes, tokens, verification, revocation, keys.
-    pub fn tokens(&self) -> Tokens<'_, S> {
-        Tokens::new(self)
-    }
-
-    /// Sign-up and sign-in for one organization: passwords, e-mail codes, TOTP, recovery codes,
-    /// lockout, risk decisions, unregistering.
-    pub fn signin<'a>(&'a self, org: &'a OrgDomain) -> SignIn<'a, S> {
-        SignIn::new(self, org)
-    }
-}
 
 impl<S> Identity<S> {
     /// The checked configuration.

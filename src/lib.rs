@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+mod cache;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -49,13 +50,15 @@ mod gate;
 mod identity;
 mod join;
 pub mod mail;
-pub mod page;
+pub mod model;
 pub mod protocol;
 pub mod risk;
 pub mod secret;
 pub mod signin;
 pub mod store;
 pub mod tokens;
+
+pub use model::page;
 
 pub use config::{Lifetimes, TokenSettings};
 pub use directory::{

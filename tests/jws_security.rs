@@ -1305,9 +1305,9 @@ fn ring_provider_key_utils_match_idcore_keys() {
 #[test]
 fn idcore_never_touches_jsonwebtokens_process_default() {
     let sources = [
-        include_str!("../src/tokens/keys.rs"),
-        include_str!("../src/tokens/jws.rs"),
-        include_str!("../src/tokens/provider.rs"),
+        include_str!("../src/crypto/keys.rs"),
+        include_str!("../src/crypto/jws.rs"),
+        include_str!("../src/crypto/provider.rs"),
     ];
     let forbidden = [
         "install_default(",

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use idcore::audit::EventCode;
 use idcore::directory::User;
-use idcore::risk::unregister::{answer, parse_body};
+use idcore::protocol::unregister::{answer, parse_body};
 use idcore::risk::{
     DefaultRiskEngine, DeviceData, DeviceKind, RequestContext, RiskAction, RiskAssessment,
     RiskContext, RiskDecision, RiskEngine, RiskFuture, RiskReason,

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::directory::Email;
+use crate::model::fields::Email;
 
 /// A message idcore asks the host to deliver.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -13,11 +13,15 @@
 //! | [`userinfo`] | `GET /userinfo` |
 //! | [`discovery`] | `GET /.well-known/openid-configuration` |
 //! | [`jwks`] | `GET /.well-known/jwks.json` |
+//!
+//! [`unregister`] maps the seed-004 "User Unregister" request and answer.
+
+pub mod unregister;
 
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::directory::{ClientId, OrgDomain};
+use crate::model::ids::{ClientId, OrgDomain};
 use crate::error::TokenProblem;
 use crate::identity::Identity;
 use crate::secret::Secret;

@@ -5,13 +5,12 @@
 //! Sign-in consults the engine once the password is right: [`RiskDecision::Decline`] issues
 //! nothing (the caller sees the one sign-in failure), a challenge adds a factor the user must
 //! pass before any code is minted, and an engine error fails closed. Unregistering a user is
-//! gated the same way ([`unregister`]).
+//! gated the same way; the seed's unregister wire is
+//! [`protocol::unregister`](crate::protocol::unregister).
 //!
 //! The engine itself is a pure function of the context: idcore gathers what it knows about the
 //! user (known devices and addresses, recent failures) and remembers devices after each
 //! complete sign-in.
-
-pub mod unregister;
 
 use std::fmt;
 use std::future::Future;
@@ -20,7 +19,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::directory::{OrgDomain, UserId};
+use crate::model::ids::{OrgDomain, UserId};
 use crate::error::{Error, FieldProblem};
 
 /// The seed's risk response codes.

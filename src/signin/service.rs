@@ -15,11 +15,11 @@ use crate::crypto::password::{
 use crate::crypto::totp::{DIGITS, SECRET_BYTES, TotpAlgorithm, TotpKey};
 use super::{SigninKeys, SigninSettings, Username};
 use crate::Error;
-use crate::audit::{EventCode, NewEvent};
-use crate::directory::{
-    ClientId, Email, NewUser, OrgDomain, Organizations, ProfileChanges, User, UserId,
-    new_user_record, new_v7,
-};
+use crate::model::event::{EventCode, NewEvent};
+use crate::directory::{Organizations, new_user_record};
+use crate::model::fields::Email;
+use crate::model::ids::{ClientId, OrgDomain, UserId, new_v7};
+use crate::model::user::{NewUser, ProfileChanges, User};
 use crate::error::{FieldProblem, Resource};
 use crate::identity::Identity;
 use crate::mail::Mail;
@@ -281,7 +281,7 @@ fn audit_text(field: &'static str, s: &str, max: usize) -> Result<String, Error>
 }
 
 /// What [`SignIn::unregister`] did (seed 004). Map it to the seed's answer with
-/// [`unregister::answer`](crate::risk::unregister::answer).
+/// [`unregister::answer`](crate::protocol::unregister::answer).
 #[derive(Debug)]
 pub enum UnregisterOutcome {
     /// The account was erased: credentials gone, every token revoked (`riskResponseCode` 0).

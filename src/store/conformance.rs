@@ -98,13 +98,12 @@ use super::{
     AccountRole, AccountStatus, Advance, Counted, CredentialRecord, FamilyId, Key, Mark,
     OneTimeEntry, RefreshState, RefreshTokenRecord, Rotation, SealedTotp, Store, StoreError, Take,
 };
-use crate::audit::{Event, EventCode, EventQuery, NewEvent};
-use crate::directory::{
-    Address, Application, ApplicationScope, ApplicationType, Birthdate, ClientId, CountryCode,
-    Email, Environment, Gender, HexColor, HttpUrl, Locale, MetadataEntry, Name, OrgDomain,
-    Organization, OrganizationId, Origin, PhoneNumber, Profile, RedirectUri, Text, TokenValidity,
-    User, UserId, ZoneInfo,
-};
+use crate::model::event::{Event, EventCode, EventQuery, NewEvent};
+use crate::model::application::{Application, ApplicationScope, ApplicationType, TokenValidity};
+use crate::model::fields::{Birthdate, CountryCode, Email, Gender, HexColor, HttpUrl, Locale, Name, Origin, PhoneNumber, RedirectUri, Text, ZoneInfo};
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::{Address, MetadataEntry, Profile, User};
 use crate::page::{Cursor, ListKind, PageRequest};
 use crate::secret::{Digest, hex, random_array};
 use crate::crypto::keys::Algorithm;
@@ -4616,7 +4615,7 @@ pub async fn users_total_stays_exact_across_inserts_and_deletes<S: Store>(store:
     assert_eq!(Outcome::of(&refused), Outcome::AlreadyExists("email"));
     let (twin, creds) = account(ENV, org);
     let twin = User {
-        profile: crate::directory::Profile {
+        profile: crate::model::user::Profile {
             email: b.profile.email.clone(),
             ..twin.profile
         },
@@ -5527,7 +5526,7 @@ const PASSWORD_HASH: &str =
 pub fn fresh_username(prefix: &str) -> String {
     let name = unique(prefix);
     assert!(
-        crate::signin::Username::parse(&name).is_ok_and(|u| u.as_str() == name),
+        crate::model::username::Username::parse(&name).is_ok_and(|u| u.as_str() == name),
         "prefix is a short, lowercase username"
     );
     name

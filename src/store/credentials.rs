@@ -12,8 +12,9 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use super::StoreError;
-use crate::audit::NewEvent;
-use crate::directory::{Environment, OrgDomain, User, UserId};
+use crate::model::event::NewEvent;
+use crate::model::ids::{Environment, OrgDomain, UserId};
+use crate::model::user::User;
 use crate::secret::Digest;
 
 /// Where an account stands.

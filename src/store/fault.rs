@@ -26,11 +26,12 @@ use super::{
     OneTimeEntry, OneTimeStore, OrganizationStore, RefreshTokenRecord, RefreshTokenStore,
     ReplayStore, Rotation, StoreError, Take, UserStore,
 };
-use crate::audit::{Event, EventQuery, NewEvent};
-use crate::directory::{
-    Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
-    UserId,
-};
+use crate::model::event::{Event, EventQuery, NewEvent};
+use crate::model::application::{Application, ApplicationScope};
+use crate::model::fields::Email;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::User;
 use crate::page::PageRequest;
 use crate::secret::Digest;
 

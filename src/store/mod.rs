@@ -57,11 +57,12 @@ use std::future::Future;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::{Event, EventQuery, NewEvent};
-use crate::directory::{
-    Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
-    UserId,
-};
+use crate::model::event::{Event, EventQuery, NewEvent};
+use crate::model::application::{Application, ApplicationScope};
+use crate::model::fields::Email;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::User;
 use crate::page::{CursorKey, PageRequest};
 use crate::secret::Digest;
 

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{FamilyId, StoreError};
-use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::crypto::keys::Algorithm;
 
 /// A signing key of one organization, as stored: the private key only sealed (AES-256-GCM under

@@ -10,7 +10,9 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::directory::{ClientId, Environment, OrgDomain, User, UserId};
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+
+use crate::model::user::User;
 
 /// `jtt` of an access token.
 pub const JTT_ACCESS: &str = "access";
@@ -304,7 +306,7 @@ mod fast {
     use uuid::Uuid;
 
     use super::{AccessClaims, JTT_ACCESS};
-    use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+    use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 
     /// A cursor over the claims text. Every position it stops at is an ASCII byte, so every
     /// slice it takes is on a character boundary.

@@ -19,15 +19,22 @@
 //! [`provider::RING_PROVIDER`] if it wants jsonwebtoken to use ring.
 
 pub mod claims;
-pub(crate) mod keyring;
-pub(crate) mod revocation;
 mod service;
 
 pub use crate::crypto::{jws, keys, pkce, provider};
 
 pub use service::{ClientAuth, CodeRequest, TokenSet, Tokens, UserInfo, Verified, sign_pair};
 
-use crate::directory::RedirectUri;
+use crate::identity::Identity;
+use crate::model::fields::RedirectUri;
+use crate::store::Store;
+
+impl<S: Store> Identity<S> {
+    /// The token service: codes, tokens, verification, revocation, keys.
+    pub fn tokens(&self) -> Tokens<'_, S> {
+        Tokens::new(self)
+    }
+}
 
 /// Whether `presented` may be redirected to: byte-for-byte equal to one registered URI, except
 /// that a registered loopback IP redirect (`http://127.0.0.1:…`, `http://[::1]:…`) accepts any

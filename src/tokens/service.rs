@@ -11,16 +11,17 @@ use super::claims::{
     AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, ProfileClaims, TYP_ACCESS,
     TYP_ID, issuer_of,
 };
-use super::keyring::OrgKeys;
+use crate::cache::keyring::OrgKeys;
 use crate::crypto::keys::{self, KeyPair};
 use crate::crypto::pkce::CodeChallenge;
-use super::revocation::Subject;
+use crate::cache::revocation::Subject;
 use super::{jws, redirect_allowed};
 use crate::Error;
-use crate::audit::{EventCode, NewEvent};
-use crate::directory::{
-    Application, ClientId, Environment, OrgDomain, Organization, TokenValidity, User, UserId,
-};
+use crate::model::event::{EventCode, NewEvent};
+use crate::model::application::{Application, TokenValidity};
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::User;
 use crate::error::{Resource, TokenProblem};
 use crate::identity::Identity;
 use crate::join::join2;
@@ -197,7 +198,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             scope: request.scope,
             auth_time: request.auth_time.unix_timestamp(),
             amr: request.amr,
-            grant: crate::directory::new_v7(now),
+            grant: crate::model::ids::new_v7(now),
         };
         let bytes = serde_json::to_vec(&payload).map_err(|_| Error::ApiMisuse("code payload"))?;
         let code = Secret::generate()?;
@@ -1059,7 +1060,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             exp: access_exp,
             iat,
             nbf: iat,
-            jti: crate::directory::new_v7(now),
+            jti: crate::model::ids::new_v7(now),
             jtt: Cow::Borrowed(JTT_ACCESS),
             scp: grant
                 .scope
@@ -1082,7 +1083,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             exp: iat + id_lifetime.whole_seconds(),
             iat,
             nbf: iat,
-            jti: crate::directory::new_v7(now),
+            jti: crate::model::ids::new_v7(now),
             jtt: Cow::Borrowed(JTT_OPENID),
             tnt: grant.org.clone(),
             ver: CLAIMS_VERSION,

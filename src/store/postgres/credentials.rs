@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::directory::{UserValues, delete_user_sql, insert_user_sql, placeholders};
 use super::rows::{self, to_i64};
 use super::{PostgresStore, begin, db_error, env_str, execute, query_opt, retrying};
-use crate::audit::NewEvent;
-use crate::directory::{Environment, OrgDomain, User, UserId};
+use crate::model::event::NewEvent;
+use crate::model::ids::{Environment, OrgDomain, UserId};
+use crate::model::user::User;
 use crate::store::StoreError;
 use crate::store::credentials::{CredentialRecord, CredentialStore};
 

@@ -10,11 +10,12 @@ use deadpool_postgres::GenericClient;
 
 use super::rows::{self, to_i64};
 use super::{PostgresStore, begin, db_error, env_str, execute, query, query_opt, retrying};
-use crate::audit::{Event, EventQuery, NewEvent};
-use crate::directory::{
-    Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
-    UserId,
-};
+use crate::model::event::{Event, EventQuery, NewEvent};
+use crate::model::application::{Application, ApplicationScope};
+use crate::model::fields::Email;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::User;
 use crate::page::PageRequest;
 use crate::store::{
     ApplicationStore, AuditStore, OrganizationStore, StoreError, UserStore, event_after,
@@ -263,8 +264,8 @@ pub(super) struct UserValues<'a> {
 impl<'a> UserValues<'a> {
     pub(super) fn new(env: Environment, u: &'a User) -> Result<Self, StoreError> {
         let p = &u.profile;
-        let name = |n: &'a Option<crate::directory::Name>| n.as_ref().map(|v| v.as_str());
-        let url = |n: &'a Option<crate::directory::HttpUrl>| n.as_ref().map(|v| v.as_str());
+        let name = |n: &'a Option<crate::model::fields::Name>| n.as_ref().map(|v| v.as_str());
+        let url = |n: &'a Option<crate::model::fields::HttpUrl>| n.as_ref().map(|v| v.as_str());
         let address = p
             .address
             .as_ref()

@@ -98,7 +98,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::StoreError;
-use crate::directory::Environment;
+use crate::model::ids::Environment;
 
 /// The PostgreSQL client crates, re-exported so a host builds its pool with the same versions.
 pub use {deadpool_postgres, tokio_postgres};

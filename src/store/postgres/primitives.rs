@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::directory::{EventValues, event_ctes};
 use super::rows;
 use super::{PostgresStore, begin, db_error, env_str, execute, query, query_opt, retrying};
-use crate::audit::NewEvent;
-use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::event::NewEvent;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::secret::Digest;
 use crate::store::{
     Advance, Counted, CounterStore, FamilyId, Key, Mark, OneTimeEntry, OneTimeStore, RefreshState,

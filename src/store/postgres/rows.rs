@@ -11,15 +11,14 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::FieldProblem;
-use crate::audit::{Event, EventCode};
-use crate::directory::{
-    Address, Application, ApplicationScope, ApplicationType, Birthdate, ClientId, CountryCode,
-    Email, Environment, Gender, HexColor, HttpUrl, Locale, MetadataEntry, Name, OrgDomain,
-    Organization, OrganizationId, Origin, PhoneNumber, Profile, RedirectUri, Text, TokenValidity,
-    User, UserId, ZoneInfo,
-};
+use crate::model::event::{Event, EventCode};
+use crate::model::application::{Application, ApplicationScope, ApplicationType, TokenValidity};
+use crate::model::fields::{Birthdate, CountryCode, Email, Gender, HexColor, HttpUrl, Locale, Name, Origin, PhoneNumber, RedirectUri, Text, ZoneInfo};
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::{Address, MetadataEntry, Profile, User};
 use crate::secret::Digest;
-use crate::signin::Username;
+use crate::model::username::Username;
 use crate::crypto::password::check_password_hash;
 use crate::store::{
     AccountRole, AccountStatus, CredentialRecord, FamilyId, RefreshState, RefreshTokenRecord,

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::rows;
 use super::{PostgresStore, begin, env_str, execute, query, retrying};
-use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::error::FieldProblem;
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use crate::store::{FamilyId, StoreError};

@@ -13,8 +13,9 @@ use super::directory::{
 };
 use super::rows::{self, at, int, opt_at, opt_text, text, uuid};
 use super::{SqliteStore, env_str, execute, query_opt};
-use crate::audit::NewEvent;
-use crate::directory::{Environment, OrgDomain, User, UserId};
+use crate::model::event::NewEvent;
+use crate::model::ids::{Environment, OrgDomain, UserId};
+use crate::model::user::User;
 use crate::store::StoreError;
 use crate::store::credentials::{CredentialRecord, CredentialStore};
 

@@ -7,11 +7,12 @@ use time::OffsetDateTime;
 
 use super::rows::{self, at, flag, int, opt_at, opt_text, opt_uuid, text, uuid};
 use super::{SqliteStore, db_error, env_str, execute, query_all, query_opt};
-use crate::audit::{Event, EventQuery, NewEvent};
-use crate::directory::{
-    Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
-    UserId,
-};
+use crate::model::event::{Event, EventQuery, NewEvent};
+use crate::model::application::{Application, ApplicationScope};
+use crate::model::fields::Email;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::User;
 use crate::page::PageRequest;
 use crate::store::{
     ApplicationStore, AuditStore, OrganizationStore, StoreError, UserStore, event_after,
@@ -46,8 +47,8 @@ pub(super) fn placeholders(n: usize) -> String {
 
 /// The column values of an organization row, in [`ORG_COLUMNS`] order.
 fn org_values(env: Environment, o: &Organization) -> Result<Vec<Value>, StoreError> {
-    let name = |v: &Option<crate::directory::Name>| opt_text(v.as_ref().map(|v| v.as_str()));
-    let url = |v: &Option<crate::directory::HttpUrl>| opt_text(v.as_ref().map(|v| v.as_str()));
+    let name = |v: &Option<crate::model::fields::Name>| opt_text(v.as_ref().map(|v| v.as_str()));
+    let url = |v: &Option<crate::model::fields::HttpUrl>| opt_text(v.as_ref().map(|v| v.as_str()));
     Ok(vec![
         text(env_str(env)),
         text(o.domain.as_str()),
@@ -69,8 +70,8 @@ fn org_values(env: Environment, o: &Organization) -> Result<Vec<Value>, StoreErr
 /// The column values of a user row, in [`USER_COLUMNS`] order.
 pub(super) fn user_values(env: Environment, u: &User) -> Result<Vec<Value>, StoreError> {
     let p = &u.profile;
-    let name = |v: &Option<crate::directory::Name>| opt_text(v.as_ref().map(|v| v.as_str()));
-    let url = |v: &Option<crate::directory::HttpUrl>| opt_text(v.as_ref().map(|v| v.as_str()));
+    let name = |v: &Option<crate::model::fields::Name>| opt_text(v.as_ref().map(|v| v.as_str()));
+    let url = |v: &Option<crate::model::fields::HttpUrl>| opt_text(v.as_ref().map(|v| v.as_str()));
     let address = p
         .address
         .as_ref()

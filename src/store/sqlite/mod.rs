@@ -102,7 +102,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, Row, Transaction, TransactionBehavior, params_from_iter};
 
 use super::StoreError;
-use crate::directory::Environment;
+use crate::model::ids::Environment;
 
 /// The SQLite crate, re-exported so a host (or a test) opens raw connections with the same
 /// version.

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use super::directory::{event_values, insert_event};
 use super::rows::{self, at, key, text, uuid};
 use super::{SqliteStore, env_str, execute, query_opt};
-use crate::audit::NewEvent;
-use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::event::NewEvent;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::secret::Digest;
 use crate::store::{
     Advance, Counted, CounterStore, FamilyId, Key, Mark, OneTimeEntry, OneTimeStore, RefreshState,

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::rows::{self, at, opt_at, text, uuid};
 use super::{SqliteStore, env_str, execute, query_all, query_opt};
-use crate::directory::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::error::FieldProblem;
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use crate::store::{FamilyId, StoreError};

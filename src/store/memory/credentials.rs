@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use super::{MemoryStore, lock, newest};
-use crate::audit::NewEvent;
-use crate::directory::{Environment, OrgDomain, User, UserId};
+use crate::model::event::NewEvent;
+use crate::model::ids::{Environment, OrgDomain, UserId};
+use crate::model::user::User;
 use crate::store::StoreError;
 use crate::store::credentials::{CredentialRecord, CredentialStore};
 

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use super::{DeviceData, RelationshipRef, RequestContext, SessionId};
+use crate::risk::{DeviceData, RelationshipRef, RequestContext, SessionId};
 use crate::error::{Error, FieldProblem};
 use crate::signin::UnregisterOutcome;
 

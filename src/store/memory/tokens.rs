@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 use super::{MemoryStore, lock};
-use crate::directory::{Environment, OrgDomain};
+use crate::model::ids::{Environment, OrgDomain};
 use crate::store::StoreError;
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 

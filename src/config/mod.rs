@@ -3,8 +3,14 @@
 
 use time::Duration;
 
-use crate::directory::{Environment, HttpUrl, Name};
+use crate::model::fields::{HttpUrl, Name};
+
+use crate::model::ids::Environment;
 use crate::error::ConfigError;
+
+mod signin;
+
+pub use signin::{LockoutPolicy, SigninSettings};
 
 /// How long things live. Every field is checked against its bounds at build time.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -207,7 +213,7 @@ pub struct Config {
     pub(crate) lifetimes: Lifetimes,
     pub(crate) tokens: TokenSettings,
     pub(crate) audience: String,
-    pub(crate) signin: crate::signin::SigninSettings,
+    pub(crate) signin: SigninSettings,
 }
 
 impl Config {
@@ -237,7 +243,7 @@ impl Config {
     }
 
     /// The sign-in settings.
-    pub fn signin(&self) -> &crate::signin::SigninSettings {
+    pub fn signin(&self) -> &SigninSettings {
         &self.signin
     }
 

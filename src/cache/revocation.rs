@@ -26,7 +26,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::Error;
-use crate::directory::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::gate::{Gate, Left};
 use crate::store::FamilyId;
 use crate::store::StoreError;

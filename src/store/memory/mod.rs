@@ -21,18 +21,17 @@ use super::{
     RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore, event_after,
     newest_after,
 };
-use crate::audit::{Event, EventQuery, NewEvent};
-use crate::directory::{
-    Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
-    UserId,
-};
+use crate::model::event::{Event, EventQuery, NewEvent};
+use crate::model::application::{Application, ApplicationScope};
+use crate::model::fields::Email;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::User;
 use crate::page::PageRequest;
 use crate::secret::Digest;
 
-#[path = "memory_tokens.rs"]
 mod tokens;
 
-#[path = "memory_credentials.rs"]
 mod credentials;
 
 /// Newest-first ordering key: `inserted_at` descending, then id descending.

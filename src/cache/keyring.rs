@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::crypto::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
 use crate::Error;
-use crate::directory::{Environment, OrgDomain};
+use crate::model::ids::{Environment, OrgDomain};
 use crate::gate::{Gate, Left};
 use crate::store::StoreError;
 use crate::store::tokens::{SigningKeyRecord, SigningKeyStore};
