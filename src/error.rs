@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-
 /// Everything that can go wrong in idcore.
 ///
 /// `Display` is lowercase and never contains secrets. Match on [`Error::code`] for a stable,

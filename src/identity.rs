@@ -5,20 +5,20 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::Error;
+use crate::cache::keyring::KeyRing;
+use crate::cache::revocation::RevocationView;
 use crate::clock::{Clock, SystemClock};
+use crate::config::SigninSettings;
 use crate::config::{Config, Lifetimes, TokenSettings, parse_issuer};
-use crate::model::fields::Name;
-use crate::model::ids::Environment;
+use crate::crypto::keys::EncryptionKey;
+use crate::crypto::password::{BreachedPasswords, Inline, Offload};
+use crate::crypto::secrets::SigninKeys;
 use crate::error::ConfigError;
 use crate::mail::{Mailer, NoopMailer};
+use crate::model::fields::Name;
+use crate::model::ids::Environment;
 use crate::risk::{DefaultRiskEngine, RiskEngine};
-use crate::crypto::password::{BreachedPasswords, Inline, Offload};
-use crate::config::SigninSettings;
-use crate::crypto::secrets::SigninKeys;
 use crate::store::Store;
-use crate::cache::keyring::KeyRing;
-use crate::crypto::keys::EncryptionKey;
-use crate::cache::revocation::RevocationView;
 
 /// The identity core of one environment, on one store. Cheap to clone (an `Arc` inside); share
 /// one per process and environment.
@@ -82,7 +82,6 @@ impl Identity<()> {
         }
     }
 }
-
 
 impl<S> Identity<S> {
     /// The checked configuration.

@@ -73,7 +73,10 @@ struct Source {
 
 fn sources() -> Vec<Source> {
     let mut out = Vec::new();
-    walk(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")), &mut out);
+    walk(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
+        &mut out,
+    );
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
@@ -314,7 +317,11 @@ fn no_module_imports_from_a_layer_above_its_own() {
             }
         }
     }
-    assert!(upward.is_empty(), "imports running up the layers:\n{}", upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "imports running up the layers:\n{}",
+        upward.join("\n")
+    );
 }
 
 #[test]
@@ -327,14 +334,22 @@ fn top_level_modules_form_no_cycle() {
         entry.extend(targets.iter().map(|t| top(t)).filter(|t| *t != from));
     }
     let cycle = find_cycle(&graph);
-    assert!(cycle.is_none(), "a dependency cycle: {}", cycle.unwrap_or_default().join(" → "));
+    assert!(
+        cycle.is_none(),
+        "a dependency cycle: {}",
+        cycle.unwrap_or_default().join(" → ")
+    );
 }
 
 #[test]
 fn the_files_within_a_folder_form_no_cycle() {
     let graph: BTreeMap<String, BTreeSet<String>> = dependencies();
     let cycle = find_cycle(&graph);
-    assert!(cycle.is_none(), "a dependency cycle: {}", cycle.unwrap_or_default().join(" → "));
+    assert!(
+        cycle.is_none(),
+        "a dependency cycle: {}",
+        cycle.unwrap_or_default().join(" → ")
+    );
 }
 
 /// A cycle of the graph, if it has one (depth-first search with colours).

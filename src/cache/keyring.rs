@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::crypto::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
 use crate::Error;
-use crate::model::ids::{Environment, OrgDomain};
+use crate::crypto::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
 use crate::gate::{Gate, Left};
+use crate::model::ids::{Environment, OrgDomain};
 use crate::store::StoreError;
 use crate::store::tokens::{SigningKeyRecord, SigningKeyStore};
 

@@ -26,8 +26,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::Error;
-use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::gate::{Gate, Left};
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::store::FamilyId;
 use crate::store::StoreError;
 use crate::store::tokens::{Revocation, RevocationStore};

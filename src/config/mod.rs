@@ -5,8 +5,8 @@ use time::Duration;
 
 use crate::model::fields::{HttpUrl, Name};
 
-use crate::model::ids::Environment;
 use crate::error::ConfigError;
+use crate::model::ids::Environment;
 
 mod signin;
 

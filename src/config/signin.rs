@@ -151,4 +151,3 @@ fn lifetime(
     }
     Ok(())
 }
-

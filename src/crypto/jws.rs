@@ -344,8 +344,7 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwsError> {
         )
     };
 
-    decode_into(p, &mut bytes[header_len..payload_end])
-        .map_err(|e| malformed_or(e.into()))?;
+    decode_into(p, &mut bytes[header_len..payload_end]).map_err(|e| malformed_or(e.into()))?;
     decode_into(s, &mut bytes[payload_end..])?;
     let mut locate = |text: Option<HeaderText>| {
         text.map(|text| match text {

@@ -6,8 +6,8 @@ use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hmac;
 
 use crate::Error;
-use crate::secret::{Digest, random_array};
 use crate::crypto::keys::EncryptionKey;
+use crate::secret::{Digest, random_array};
 
 /// The derived keys.
 pub(crate) struct SigninKeys {

@@ -1,20 +1,19 @@
 //! Applications: the OAuth clients that sign users in, global or scoped to one organization.
 
-
-use time::OffsetDateTime;
+use super::organizations::Organizations;
+use super::{Retrieved, Tombstone, UPDATE_ATTEMPTS};
+use crate::error::{Error, FieldProblem, Resource};
+use crate::identity::Identity;
 use crate::model::application::{
     Application, ApplicationScope, ApplicationUpdate, CreatedApplication, NewApplication,
     TokenValidity,
 };
-use crate::model::ids::ClientId;
-use super::organizations::Organizations;
-use super::{Retrieved, Tombstone, UPDATE_ATTEMPTS};
 use crate::model::event::{EventCode, NewEvent};
-use crate::error::{Error, FieldProblem, Resource};
-use crate::identity::Identity;
+use crate::model::ids::ClientId;
 use crate::page::{List, ListKind, PageRequest};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
+use time::OffsetDateTime;
 
 /// The applications of one scope; see [`Identity::applications`]. An application of another
 /// scope answers [`Error::NotFound`].

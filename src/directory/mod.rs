@@ -13,8 +13,8 @@ mod users;
 
 pub use applications::Applications;
 pub use organizations::Organizations;
-pub(crate) use users::new_user_record;
 pub use users::Users;
+pub(crate) use users::new_user_record;
 
 pub use crate::model::application::{
     Application, ApplicationScope, ApplicationType, ApplicationUpdate, CreatedApplication,

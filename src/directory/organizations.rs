@@ -1,12 +1,11 @@
 //! Organizations: the B2B customers, each with an immutable slug domain.
 
-
-use crate::model::organization::{NewOrganization, Organization, OrganizationUpdate};
-use crate::model::ids::{OrgDomain, OrganizationId};
 use super::{Retrieved, Tombstone, UPDATE_ATTEMPTS};
-use crate::model::event::{EventCode, NewEvent};
 use crate::error::{Error, Resource};
 use crate::identity::Identity;
+use crate::model::event::{EventCode, NewEvent};
+use crate::model::ids::{OrgDomain, OrganizationId};
+use crate::model::organization::{NewOrganization, Organization, OrganizationUpdate};
 use crate::page::{List, ListKind, PageRequest};
 use crate::secret::{hex, random_array};
 use crate::store::{Store, StoreError};

@@ -1,20 +1,17 @@
 //! Users of an organization, with their OpenID Connect profile.
 
-
-use time::OffsetDateTime;
 use super::UPDATE_ATTEMPTS;
-use crate::model::user::{NewUser, Profile, ProfileChanges, User};
-use crate::model::fields::{
-    Email, HexColor,
-};
-use crate::model::ids::{OrgDomain, UserId};
 use super::organizations::Organizations;
-use crate::model::event::{EventCode, NewEvent};
 use crate::error::{Error, Resource};
 use crate::identity::Identity;
 use crate::join::join2;
+use crate::model::event::{EventCode, NewEvent};
+use crate::model::fields::{Email, HexColor};
+use crate::model::ids::{OrgDomain, UserId};
+use crate::model::user::{NewUser, Profile, ProfileChanges, User};
 use crate::page::{List, ListKind, PageRequest};
 use crate::store::{Store, StoreError};
+use time::OffsetDateTime;
 
 /// The record of a new user (version 1, a fresh v7 id), not yet stored.
 pub(crate) fn new_user_record<S>(

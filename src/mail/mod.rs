@@ -31,7 +31,6 @@ impl Mail {
 
 pub use crate::error::MailError;
 
-
 /// The future a [`Mailer`] returns.
 pub type MailFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
 

@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::Tombstone;
 use super::fields::{HttpUrl, Name, Origin, RedirectUri, Text};
 use super::ids::{ClientId, Environment, OrgDomain};
-use super::Tombstone;
 use crate::error::{Error, FieldProblem};
 use crate::page::ListKind;
 use crate::secret::{Digest, Secret};
@@ -541,7 +541,6 @@ pub struct CreatedApplication {
     /// The client secret, for confidential types.
     pub client_secret: Option<Secret>,
 }
-
 
 impl crate::page::Keyed for Application {
     fn cursor(&self) -> crate::page::Cursor {

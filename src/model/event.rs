@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 use crate::model::fields::Email;
 
-use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::error::FieldProblem;
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 
 /// The type of an event, a SCREAMING_SNAKE_CASE code such as `SSO_END_USER_SAML_STARTED`.
 ///
@@ -324,7 +324,6 @@ impl EventQuery {
                 .is_none_or(|s| event.saml_identity_provider_id.as_ref() == Some(s))
     }
 }
-
 
 impl crate::page::Keyed for Event {
     fn cursor(&self) -> crate::page::Cursor {

@@ -3,12 +3,11 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Tombstone;
 use super::fields::{CountryCode, HttpUrl, Name};
 use super::ids::{Environment, OrgDomain, OrganizationId};
-use super::Tombstone;
 use crate::error::{Error, FieldProblem};
 use crate::page::ListKind;
-
 
 /// An organization, as stored.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -321,7 +320,6 @@ impl OrganizationUpdate {
         }
     }
 }
-
 
 impl crate::page::Keyed for Organization {
     fn cursor(&self) -> crate::page::Cursor {

@@ -330,8 +330,6 @@ impl NewUser {
     }
 }
 
-
-
 impl Serialize for User {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]

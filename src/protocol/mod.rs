@@ -21,9 +21,9 @@ pub mod unregister;
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::model::ids::{ClientId, OrgDomain};
 use crate::error::TokenProblem;
 use crate::identity::Identity;
+use crate::model::ids::{ClientId, OrgDomain};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::tokens::ClientAuth;

@@ -15,8 +15,8 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use crate::risk::{DeviceData, RelationshipRef, RequestContext, SessionId};
 use crate::error::{Error, FieldProblem};
+use crate::risk::{DeviceData, RelationshipRef, RequestContext, SessionId};
 use crate::signin::UnregisterOutcome;
 
 /// Parses the seed's `AdaptiveUnregisterUserInput` body: `cddc` (required, exactly one of

@@ -19,8 +19,8 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::ids::{OrgDomain, UserId};
 use crate::error::{Error, FieldProblem};
+use crate::model::ids::{OrgDomain, UserId};
 
 /// The seed's risk response codes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

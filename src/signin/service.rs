@@ -8,21 +8,22 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use super::{SigninKeys, SigninSettings, Username};
+use crate::Error;
 use crate::crypto::password::{
     Exposure, Password, Verification, check_password_hash, dummy_verification, hash_password,
     offloaded, verify_password,
 };
+use crate::crypto::pkce::CodeChallenge;
 use crate::crypto::totp::{DIGITS, SECRET_BYTES, TotpAlgorithm, TotpKey};
-use super::{SigninKeys, SigninSettings, Username};
-use crate::Error;
-use crate::model::event::{EventCode, NewEvent};
 use crate::directory::{Organizations, new_user_record};
-use crate::model::fields::Email;
-use crate::model::ids::{ClientId, OrgDomain, UserId, new_v7};
-use crate::model::user::{NewUser, ProfileChanges, User};
 use crate::error::{FieldProblem, Resource};
 use crate::identity::Identity;
 use crate::mail::Mail;
+use crate::model::event::{EventCode, NewEvent};
+use crate::model::fields::Email;
+use crate::model::ids::{ClientId, OrgDomain, UserId, new_v7};
+use crate::model::user::{NewUser, ProfileChanges, User};
 use crate::risk::{
     Familiarity, RequestContext, RiskAction, RiskAssessment, RiskContext, RiskDecision,
 };
@@ -31,7 +32,6 @@ use crate::store::{
     AccountRole, AccountStatus, Advance, Counted, CredentialRecord, Key, OneTimeEntry, SealedTotp,
     Store, StoreError, Take,
 };
-use crate::crypto::pkce::CodeChallenge;
 use crate::tokens::{CodeRequest, redirect_allowed};
 
 /// Key namespace of pending sign-ins in the one-time store.

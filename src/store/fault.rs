@@ -26,8 +26,8 @@ use super::{
     OneTimeEntry, OneTimeStore, OrganizationStore, RefreshTokenRecord, RefreshTokenStore,
     ReplayStore, Rotation, StoreError, Take, UserStore,
 };
-use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::application::{Application, ApplicationScope};
+use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::organization::Organization;

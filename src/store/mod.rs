@@ -57,8 +57,8 @@ use std::future::Future;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::application::{Application, ApplicationScope};
+use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::organization::Organization;
@@ -84,7 +84,6 @@ pub use memory::MemoryStore;
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 
 pub use crate::error::StoreError;
-
 
 /// Where a keyset page of a newest-first list (users, organizations, applications) resumes:
 /// the `(inserted_at, id)` its items must be strictly below, or `None` for a page-number read.

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{FamilyId, StoreError};
-use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::crypto::keys::Algorithm;
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 
 /// A signing key of one organization, as stored: the private key only sealed (AES-256-GCM under
 /// the host's key-encryption key).

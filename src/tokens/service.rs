@@ -11,20 +11,20 @@ use super::claims::{
     AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, ProfileClaims, TYP_ACCESS,
     TYP_ID, issuer_of,
 };
-use crate::cache::keyring::OrgKeys;
-use crate::crypto::keys::{self, KeyPair};
-use crate::crypto::pkce::CodeChallenge;
-use crate::cache::revocation::Subject;
 use super::{jws, redirect_allowed};
 use crate::Error;
-use crate::model::event::{EventCode, NewEvent};
-use crate::model::application::{Application, TokenValidity};
-use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
-use crate::model::organization::Organization;
-use crate::model::user::User;
+use crate::cache::keyring::OrgKeys;
+use crate::cache::revocation::Subject;
+use crate::crypto::keys::{self, KeyPair};
+use crate::crypto::pkce::CodeChallenge;
 use crate::error::{Resource, TokenProblem};
 use crate::identity::Identity;
 use crate::join::join2;
+use crate::model::application::{Application, TokenValidity};
+use crate::model::event::{EventCode, NewEvent};
+use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
+use crate::model::organization::Organization;
+use crate::model::user::User;
 use crate::secret::Secret;
 use crate::store::tokens::Revocation;
 use crate::store::{

@@ -21,8 +21,8 @@ use super::{
     RefreshTokenStore, ReplayStore, Rotation, StoreError, Take, UserStore, event_after,
     newest_after,
 };
-use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::application::{Application, ApplicationScope};
+use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::organization::Organization;

@@ -10,8 +10,8 @@ use deadpool_postgres::GenericClient;
 
 use super::rows::{self, to_i64};
 use super::{PostgresStore, begin, db_error, env_str, execute, query, query_opt, retrying};
-use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::application::{Application, ApplicationScope};
+use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::organization::Organization;

@@ -11,15 +11,18 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::FieldProblem;
-use crate::model::event::{Event, EventCode};
+use crate::crypto::password::check_password_hash;
 use crate::model::application::{Application, ApplicationScope, ApplicationType, TokenValidity};
-use crate::model::fields::{Birthdate, CountryCode, Email, Gender, HexColor, HttpUrl, Locale, Name, Origin, PhoneNumber, RedirectUri, Text, ZoneInfo};
+use crate::model::event::{Event, EventCode};
+use crate::model::fields::{
+    Birthdate, CountryCode, Email, Gender, HexColor, HttpUrl, Locale, Name, Origin, PhoneNumber,
+    RedirectUri, Text, ZoneInfo,
+};
 use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::model::organization::Organization;
 use crate::model::user::{Address, MetadataEntry, Profile, User};
-use crate::secret::Digest;
 use crate::model::username::Username;
-use crate::crypto::password::check_password_hash;
+use crate::secret::Digest;
 use crate::store::{
     AccountRole, AccountStatus, CredentialRecord, FamilyId, RefreshState, RefreshTokenRecord,
     SealedTotp,

@@ -5,11 +5,11 @@ use uuid::Uuid;
 
 use super::rows;
 use super::{PostgresStore, begin, env_str, execute, query, retrying};
-use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::crypto::keys::Algorithm;
 use crate::error::FieldProblem;
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use crate::store::{FamilyId, StoreError};
-use crate::crypto::keys::Algorithm;
 
 impl SigningKeyStore for PostgresStore {
     async fn insert_signing_key(

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::rows::{self, at, flag, int, opt_at, opt_text, opt_uuid, text, uuid};
 use super::{SqliteStore, db_error, env_str, execute, query_all, query_opt};
-use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::application::{Application, ApplicationScope};
+use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::organization::Organization;

@@ -6,11 +6,11 @@ use time::OffsetDateTime;
 
 use super::rows::{self, at, opt_at, text, uuid};
 use super::{SqliteStore, env_str, execute, query_all, query_opt};
-use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::crypto::keys::Algorithm;
 use crate::error::FieldProblem;
+use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
 use crate::store::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use crate::store::{FamilyId, StoreError};
-use crate::crypto::keys::Algorithm;
 
 impl SigningKeyStore for SqliteStore {
     async fn insert_signing_key(

@@ -1,0 +1,164 @@
+//! Conformance checks: restart (durable stores).
+
+use super::*;
+
+/// What [`restart_prepare`] wrote, for [`restart_verify`] to check after the store reopened.
+#[derive(Clone, Debug)]
+pub struct RestartState {
+    used_code: Key,
+    used_at: OffsetDateTime,
+    unused_code: Key,
+    rotated: RefreshTokenRecord,
+    successor: RefreshTokenRecord,
+    step: Key,
+    nonce: Key,
+    account: User,
+    credentials: CredentialRecord,
+}
+
+/// The payload of the restart checks' one-time entries.
+pub(super) const RESTART_PAYLOAD: &[u8] = b"restart";
+
+/// Writes the state a durable store must keep across a restart: a used code and an unused one,
+/// a rotated refresh token and its successor, a TOTP step, a nonce, and an account whose
+/// credentials were updated once. Close and reopen the
+/// store, then call [`restart_verify`] with the answer.
+///
+/// For durable adapters only: a store that lives in memory forgets everything with the process.
+pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
+    let now = T0;
+    let used_code = fresh_key("restart-code");
+    let unused_code = fresh_key("restart-code");
+    for key in [&used_code, &unused_code] {
+        ok(
+            store
+                .put_once(ENV, key, &one_time_entry(RESTART_PAYLOAD, now), now)
+                .await,
+            "put_once",
+        );
+    }
+    let used_at = now + Duration::seconds(1);
+    assert_eq!(
+        ok(store.take(ENV, &used_code, used_at).await, "take"),
+        Take::Taken(RESTART_PAYLOAD.to_vec()),
+        "the first take (setup)"
+    );
+    let grant = Grant::fresh(store, ENV).await;
+    let token = grant.token(now);
+    insert_token(store, ENV, &token).await;
+    let successor = rotate_ok(store, ENV, &token, now + Duration::seconds(2)).await;
+    let rotated = token_of(store, ENV, &token.digest)
+        .await
+        .expect("the rotated token is stored");
+    let step = fresh_key("restart-step");
+    assert_eq!(
+        ok(store.advance(ENV, &step, 42).await, "advance"),
+        Advance::Advanced,
+        "the first step (setup)"
+    );
+    let nonce = fresh_key("restart-nonce");
+    assert_eq!(
+        ok(
+            store
+                .mark_once(ENV, &nonce, now + Duration::minutes(5), now)
+                .await,
+            "mark_once"
+        ),
+        Mark::First,
+        "the first mark of a nonce (setup)"
+    );
+    let org = fresh_org(store, ENV, "restart").await;
+    let (account, first) = fresh_account(store, ENV, &org).await;
+    let credentials = next_version(&first, now + Duration::seconds(3));
+    ok(
+        store.update_credentials(ENV, &credentials, 1, None).await,
+        "update_credentials (setup)",
+    );
+    RestartState {
+        used_code,
+        used_at,
+        unused_code,
+        rotated,
+        successor,
+        step,
+        nonce,
+        account,
+        credentials,
+    }
+}
+
+/// Checks, on the reopened store, what [`restart_prepare`] wrote: the used code is still
+/// `AlreadyTaken` and the unused one takeable; the rotated refresh token is still `NotCurrent`
+/// and its successor stored; the step still refuses its value and the nonce is still a replay;
+/// the account and its credentials read back, by id and by username, as last written.
+pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
+    let now = state.used_at + Duration::seconds(10);
+    assert_eq!(
+        ok(store.take(ENV, &state.used_code, now).await, "take"),
+        Take::AlreadyTaken {
+            payload: RESTART_PAYLOAD.to_vec(),
+            taken_at: state.used_at
+        },
+        "a code used before the restart must stay used"
+    );
+    assert_eq!(
+        ok(store.take(ENV, &state.unused_code, now).await, "take"),
+        Take::Taken(RESTART_PAYLOAD.to_vec()),
+        "a code put before the restart must survive it"
+    );
+    let replay = successor(&state.rotated, now);
+    assert_eq!(
+        ok(
+            store
+                .rotate_refresh_token(ENV, &state.rotated.digest, &replay, now)
+                .await,
+            "rotate_refresh_token"
+        ),
+        Rotation::NotCurrent(state.rotated.clone()),
+        "a token rotated before the restart must stay not current (reuse detection)"
+    );
+    assert_eq!(
+        token_of(store, ENV, &state.successor.digest).await,
+        Some(state.successor),
+        "a successor stored before the restart must survive it"
+    );
+    assert_eq!(
+        ok(store.advance(ENV, &state.step, 42).await, "advance"),
+        Advance::Stale(42),
+        "a TOTP step accepted before the restart must stay used"
+    );
+    assert_eq!(
+        ok(
+            store
+                .mark_once(ENV, &state.nonce, now + Duration::minutes(5), now)
+                .await,
+            "mark_once"
+        ),
+        Mark::Replay,
+        "a nonce seen before the restart must stay seen"
+    );
+    let org = state.account.org.clone();
+    assert_eq!(
+        ok(store.user(ENV, &org, state.account.id).await, "user"),
+        Some(state.account.clone()),
+        "an account's user written before the restart must survive it"
+    );
+    assert_eq!(
+        creds_of(store, ENV, &org, state.account.id).await,
+        Some(state.credentials.clone()),
+        "credentials updated before the restart must survive it, as updated"
+    );
+    let name = state.credentials.username.as_deref().expect("a username");
+    assert_eq!(
+        creds_named(store, ENV, &org, name).await,
+        Some(state.credentials.clone()),
+        "a username written before the restart must still find its account"
+    );
+}
+
+/// A whole-second time a day after `newest`, and never before [`LIST_BASE`].
+pub(super) fn newest_base(newest: Option<OffsetDateTime>) -> OffsetDateTime {
+    newest
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.unix_timestamp() + 86_400).ok())
+        .map_or(LIST_BASE, |t| t.max(LIST_BASE))
+}
