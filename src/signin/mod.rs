@@ -58,14 +58,22 @@
 //! sealed (AES-256-GCM) under another derived key. Sign-in therefore needs
 //! [`IdentityBuilder::key_encryption_key`](crate::IdentityBuilder::key_encryption_key).
 
+mod credentials;
+mod factors;
+mod flow;
+mod guards;
 mod service;
+mod signup;
+mod types;
+mod unregister;
 
 pub use crate::crypto::{password, totp};
 
 pub(crate) use crate::crypto::secrets::SigninKeys;
-pub use service::{
-    Authorization, Authorized, Factor, FactorKind, PendingSignIn, RecoveryCodes, SignIn,
-    SignInRequest, SignInStep, SignUp, TotpEnrolment, UnregisterOutcome, UnregisterRequest,
+pub use service::SignIn;
+pub use types::{
+    Authorization, Authorized, Factor, FactorKind, PendingSignIn, RecoveryCodes, SignInRequest,
+    SignInStep, SignUp, TotpEnrolment, UnregisterOutcome, UnregisterRequest,
 };
 
 pub use crate::config::{LockoutPolicy, SigninSettings};
