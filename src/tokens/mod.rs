@@ -19,7 +19,10 @@
 //! [`provider::RING_PROVIDER`] if it wants jsonwebtoken to use ring.
 
 pub mod claims;
+mod grants;
+mod revoke;
 mod service;
+mod verify;
 
 pub use crate::crypto::{jws, keys, pkce, provider};
 

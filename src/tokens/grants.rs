@@ -1,0 +1,435 @@
+//! Issuing tokens: authorization codes minted and exchanged once, refresh rotation with reuse
+//! detection, and the one place a token set is signed.
+
+use std::borrow::Cow;
+
+use time::OffsetDateTime;
+
+use super::claims::{
+    AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, ProfileClaims, issuer_of,
+};
+use super::redirect_allowed;
+use crate::Error;
+use crate::cache::keyring::OrgKeys;
+use crate::cache::revocation::Subject;
+use crate::crypto::pkce::CodeChallenge;
+use crate::join::join2;
+use crate::model::event::{EventCode, NewEvent};
+use crate::secret::Secret;
+use crate::store::{
+    FamilyId, Key, OneTimeEntry, RefreshState, RefreshTokenRecord, Rotation, Store, Take,
+};
+
+use super::service::*;
+
+impl<'a, S: Store> Tokens<'a, S> {
+    /// Mints an authorization code for an already-authenticated user (the sign-in flow calls
+    /// this). The code is single-use and lives for the configured code lifetime (≤ 10 minutes).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when the redirect URI is not exactly one of the application's
+    /// allowed URLs; [`Error::InvalidClient`] when the client is unknown or not usable by the
+    /// user's organization; [`Error::NotFound`] for an unknown user; [`Error::Forbidden`] for a
+    /// disabled user; [`Error::Store`].
+    pub async fn mint_code(&self, request: CodeRequest) -> Result<Secret, Error> {
+        let now = self.identity.now();
+        let app = self.application(request.client_id).await?;
+        if !app_serves(&app, &request.org) {
+            return Err(Error::InvalidClient);
+        }
+        if !redirect_allowed(&app.allowed_redirect_urls, &request.redirect_uri) {
+            return Err(Error::InvalidRequest(
+                "redirect_uri is not registered for this client",
+            ));
+        }
+        if !self.user(&request.org, request.user_id).await?.active {
+            return Err(Error::Forbidden("the user is disabled"));
+        }
+        let payload = CodePayload {
+            org: request.org,
+            user_id: request.user_id,
+            client_id: request.client_id,
+            redirect_uri: request.redirect_uri,
+            code_challenge: request.code_challenge.as_str().to_owned(),
+            nonce: request.nonce,
+            state: request.state,
+            scope: request.scope,
+            auth_time: request.auth_time.unix_timestamp(),
+            amr: request.amr,
+            grant: crate::model::ids::new_v7(now),
+        };
+        let bytes = serde_json::to_vec(&payload).map_err(|_| Error::ApiMisuse("code payload"))?;
+        let code = Secret::generate()?;
+        let expires_at = now + self.identity.config().lifetimes().authorization_code;
+        let entry = OneTimeEntry {
+            payload: bytes,
+            expires_at,
+            retain_until: expires_at + CODE_RETENTION,
+        };
+        self.identity
+            .store()
+            .put_once(self.env(), &code_key(&code), &entry, now)
+            .await?;
+        Ok(code)
+    }
+
+    /// Redeems an authorization code (seed 000 "GetTokenFromCode").
+    ///
+    /// Checks the client (and its secret for confidential clients), that the code was issued to
+    /// it, the exact redirect URI, and the PKCE verifier. A code redeemed a second time answers
+    /// `invalid_grant` and revokes every token the first redemption issued.
+    ///
+    /// Order: everything that writes (the refresh token) happens before the code is taken, so a
+    /// store failure leaves the code redeemable and a retry works.
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`], [`Error::InvalidGrant`] (unknown, expired, used, other client,
+    /// other redirect URI, wrong verifier), [`Error::Store`].
+    pub async fn exchange_code(
+        &self,
+        client: &ClientAuth,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: &str,
+    ) -> Result<TokenSet, Error> {
+        let env = self.env();
+        let store = self.identity.store();
+        let app = self.authenticate(client).await?;
+        let code = Secret::from_presented(code);
+        let key = code_key(&code);
+        let now = self.identity.now();
+        let Some(payload) = store.peek_once(env, &key, now).await? else {
+            return self.code_not_redeemable(&key, now).await;
+        };
+        let payload: CodePayload =
+            serde_json::from_slice(&payload).map_err(|_| Error::InvalidGrant)?;
+        let binding_ok = payload.client_id == app.client_id
+            && payload.redirect_uri == redirect_uri
+            && CodeChallenge::parse(&payload.code_challenge, Some("S256"))
+                .is_ok_and(|c| c.verify(code_verifier));
+        if payload.client_id != app.client_id {
+            self.cross_tenant_denied("exchange_code", &app, &payload.org, payload.client_id, now)
+                .await?;
+        }
+        if !binding_ok {
+            self.audit(
+                NewEvent::new(EventCode::TOKEN_EXCHANGE_FAILED, now)
+                    .tenant(&payload.org)
+                    .client(client.client_id)
+                    .detail("reason", "client, redirect_uri or code_verifier mismatch"),
+            )
+            .await;
+            return Err(Error::InvalidGrant);
+        }
+        let user = match self.user(&payload.org, payload.user_id).await {
+            Ok(user) if user.active => user,
+            Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
+            Err(e) => return Err(e),
+        };
+        // A code whose authentication predates a revocation of the user's or the client's
+        // tokens (password change, global sign-out, disable, client revocation) is dead too:
+        // otherwise a sign-in under way during a password change would outlive it.
+        let subject = Subject {
+            tenant: &payload.org,
+            jti: payload.grant,
+            grant: payload.grant,
+            user_id: payload.user_id,
+            client_id: payload.client_id,
+            issued_at: OffsetDateTime::from_unix_timestamp(payload.auth_time)
+                .map_err(|_| Error::InvalidGrant)?,
+        };
+        match self.check_revocations(&subject).await {
+            Ok(()) => {}
+            Err(Error::InvalidToken(_)) => return Err(Error::InvalidGrant),
+            Err(e) => return Err(e),
+        }
+        let family = FamilyId(payload.grant);
+        let grant = Grant {
+            org: &payload.org,
+            user: &user,
+            client_id: app.client_id,
+            scope: &payload.scope,
+            auth_time: payload.auth_time,
+            amr: &payload.amr,
+            nonce: payload.nonce.as_deref(),
+            state: payload.state.as_deref(),
+            code: Some(code.expose()),
+            family,
+            validity: app.token_validity,
+        };
+        let keys = self.keys_for_signing(&payload.org).await?;
+        let (set, record) = self.issue(&keys, &grant, 0, None, now)?;
+        store.insert_refresh_token(env, &record).await?;
+        match store.take(env, &key, now).await? {
+            Take::Taken(_) => {
+                self.audit(
+                    NewEvent::new(EventCode::TOKENS_ISSUED, now)
+                        .tenant(&payload.org)
+                        .client(app.client_id)
+                        .user(user.id, &user.profile.email)
+                        .detail("grant", payload.grant.to_string()),
+                )
+                .await;
+                Ok(set)
+            }
+            Take::AlreadyTaken { .. } => {
+                self.revoke_grant(
+                    &payload.org,
+                    family,
+                    EventCode::TOKEN_REUSE_DETECTED,
+                    "authorization code reused",
+                    now,
+                )
+                .await?;
+                Err(Error::InvalidGrant)
+            }
+            Take::Expired | Take::Missing => {
+                store.revoke_family(env, family, now).await?;
+                Err(Error::InvalidGrant)
+            }
+        }
+    }
+
+    /// A code that cannot be peeked: unknown, expired — or used, which revokes its grant.
+    pub(super) async fn code_not_redeemable(
+        &self,
+        key: &Key,
+        now: OffsetDateTime,
+    ) -> Result<TokenSet, Error> {
+        // `take` tells a used code from an unknown one; it cannot take a used or expired code.
+        if let Take::AlreadyTaken { payload, .. } =
+            self.identity.store().take(self.env(), key, now).await?
+            && let Ok(p) = serde_json::from_slice::<CodePayload>(&payload)
+        {
+            self.revoke_grant(
+                &p.org,
+                FamilyId(p.grant),
+                EventCode::TOKEN_REUSE_DETECTED,
+                "authorization code reused",
+                now,
+            )
+            .await?;
+        }
+        Err(Error::InvalidGrant)
+    }
+
+    /// Rotates a refresh token (seed 000 "RefreshAccessToken").
+    ///
+    /// The presented token must be the current one of its family and bound to this client; the
+    /// user must still exist. A rotated token presented again after the grace window is reuse:
+    /// the whole family and its access tokens are revoked. Within the grace window (default 0)
+    /// the immediately rotated token may be presented again once more: its successor (which the
+    /// client evidently did not receive) is rotated in turn, so the family keeps exactly one
+    /// current token.
+    ///
+    /// Clients must refresh one token at a time: two refreshes of one token at once (two tabs,
+    /// a retry racing the original) are indistinguishable from a stolen token being replayed,
+    /// so the second one revokes the family (a grace window tolerates one such retry). A client
+    /// that may refresh from several places shares one refresh in flight among them.
+    ///
+    /// `scope`: `None` keeps the granted scopes; a narrower set is allowed; a broader one is
+    /// `invalid_scope`. Profile claims are read again from the directory.
+    ///
+    /// # Errors
+    /// [`Error::InvalidClient`], [`Error::InvalidGrant`], [`Error::InvalidScope`], [`Error::Store`].
+    pub async fn refresh(
+        &self,
+        client: &ClientAuth,
+        refresh_token: &str,
+        scope: Option<&[String]>,
+    ) -> Result<TokenSet, Error> {
+        let env = self.env();
+        let store = self.identity.store();
+        let presented = Secret::from_presented(refresh_token).digest();
+        // Independent reads, issued together; the client's answer is looked at first.
+        let (app, record) = join2(
+            self.authenticate(client),
+            store.refresh_token(env, &presented),
+        )
+        .await;
+        let app = app?;
+        let now = self.identity.now();
+        let record = record?.ok_or(Error::InvalidGrant)?;
+        if record.client_id != app.client_id {
+            self.cross_tenant_denied("refresh", &app, &record.org, record.client_id, now)
+                .await?;
+            return Err(Error::InvalidGrant);
+        }
+        let granted: Vec<String> = record.scope.split_whitespace().map(str::to_owned).collect();
+        let scope = match scope {
+            None => granted,
+            Some(asked) if asked.iter().all(|s| granted.contains(s)) => asked.to_vec(),
+            Some(_) => return Err(Error::InvalidScope),
+        };
+        let user = match self.user(&record.org, record.user_id).await {
+            Ok(user) if user.active => user,
+            Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
+            Err(e) => return Err(e),
+        };
+        let grant = Grant {
+            org: &record.org,
+            user: &user,
+            client_id: app.client_id,
+            scope: &scope,
+            auth_time: record.auth_time.unix_timestamp(),
+            amr: &[],
+            nonce: None,
+            state: None,
+            code: None,
+            family: record.family,
+            validity: app.token_validity,
+        };
+        let keys = self.keys_for_signing(&record.org).await?;
+        let (set, successor) = self.issue(
+            &keys,
+            &grant,
+            record.generation + 1,
+            Some(record.family_expires_at),
+            now,
+        )?;
+        // Written with the rotation (one commit, where the store can).
+        let refreshed = NewEvent::new(EventCode::TOKENS_REFRESHED, now)
+            .tenant(&record.org)
+            .client(app.client_id)
+            .user(user.id, &user.profile.email)
+            .detail("grant", record.family.0.to_string());
+        let mut target = presented;
+        for _ in 0..2 {
+            match store
+                .rotate_refresh_token_audited(env, &target, &successor, now, &refreshed)
+                .await?
+            {
+                Rotation::Rotated(_) => return Ok(set),
+                Rotation::NotCurrent(stored) => match stored.state {
+                    RefreshState::Rotated {
+                        at,
+                        successor: next,
+                    } if target == presented
+                        && now - at < self.identity.config().refresh_grace() =>
+                    {
+                        target = next;
+                    }
+                    RefreshState::Revoked { .. } => return Err(Error::InvalidGrant),
+                    _ => {
+                        self.revoke_grant(
+                            &record.org,
+                            record.family,
+                            EventCode::TOKEN_REUSE_DETECTED,
+                            "refresh token reused",
+                            now,
+                        )
+                        .await?;
+                        return Err(Error::InvalidGrant);
+                    }
+                },
+                Rotation::Expired(_) | Rotation::Missing => return Err(Error::InvalidGrant),
+            }
+        }
+        self.revoke_grant(
+            &record.org,
+            record.family,
+            EventCode::TOKEN_REUSE_DETECTED,
+            "refresh token reused",
+            now,
+        )
+        .await?;
+        Err(Error::InvalidGrant)
+    }
+
+    /// Builds the token set of a grant and the refresh record to store.
+    pub(super) fn issue(
+        &self,
+        keys: &OrgKeys,
+        grant: &Grant<'_>,
+        generation: u32,
+        family_expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(TokenSet, RefreshTokenRecord), Error> {
+        let config = self.identity.config();
+        let defaults = config.lifetimes();
+        let access_lifetime = grant.validity.access_token.unwrap_or(defaults.access_token);
+        let id_lifetime = grant.validity.id_token.unwrap_or(defaults.id_token);
+        let refresh_lifetime = grant
+            .validity
+            .refresh_token
+            .unwrap_or(defaults.refresh_token);
+        let iat = now.unix_timestamp();
+        let issuer = issuer_of(config.issuer().as_str(), grant.org);
+        let access_exp = iat + access_lifetime.whole_seconds();
+        let access = AccessClaims {
+            iss: Cow::Borrowed(&issuer),
+            sub: grant.user.id,
+            aud: Cow::Borrowed(config.audience()),
+            cid: grant.client_id,
+            dbs: self.env(),
+            exp: access_exp,
+            iat,
+            nbf: iat,
+            jti: crate::model::ids::new_v7(now),
+            jtt: Cow::Borrowed(JTT_ACCESS),
+            scp: grant
+                .scope
+                .iter()
+                .map(|s| Cow::Borrowed(s.as_str()))
+                .collect(),
+            tnt: grant.org.clone(),
+            ver: CLAIMS_VERSION,
+            uid: grant.user.id,
+            auth_time: grant.auth_time,
+            gid: grant.family.0,
+        };
+        let mut id = IdClaims {
+            iss: Cow::Borrowed(&issuer),
+            sub: grant.user.id,
+            aud: grant.client_id,
+            azp: grant.client_id,
+            cid: grant.client_id,
+            dbs: self.env(),
+            exp: iat + id_lifetime.whole_seconds(),
+            iat,
+            nbf: iat,
+            jti: crate::model::ids::new_v7(now),
+            jtt: Cow::Borrowed(JTT_OPENID),
+            tnt: grant.org.clone(),
+            ver: CLAIMS_VERSION,
+            auth_time: grant.auth_time,
+            gid: grant.family.0,
+            nonce: grant.nonce.map(Cow::Borrowed),
+            at_hash: None,
+            c_hash: None,
+            s_hash: None,
+            amr: grant.amr.to_vec(),
+            profile: ProfileClaims::of(grant.user),
+        };
+        let (access_token, id_token) =
+            sign_pair(&keys.signing, &access, &mut id, grant.code, grant.state)?;
+        let refresh_token = Secret::generate()?;
+        let family_expires_at = family_expires_at.unwrap_or(now + refresh_lifetime);
+        let scope = grant.scope.join(" ");
+        let record = RefreshTokenRecord {
+            digest: refresh_token.digest(),
+            family: grant.family,
+            generation,
+            org: grant.org.clone(),
+            user_id: grant.user.id,
+            client_id: grant.client_id,
+            scope: scope.clone(),
+            auth_time: OffsetDateTime::from_unix_timestamp(grant.auth_time)
+                .map_err(|_| Error::ApiMisuse("auth_time"))?,
+            issued_at: now,
+            expires_at: family_expires_at,
+            family_expires_at,
+            state: RefreshState::Active,
+        };
+        Ok((
+            TokenSet {
+                access_token,
+                id_token,
+                refresh_token,
+                expires_in: access_exp - iat,
+                scope,
+            },
+            record,
+        ))
+    }
+}
