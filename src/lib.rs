@@ -24,17 +24,23 @@
 //! Start at [`Identity::builder`]. `cargo run --example quickstart` shows the main flow.
 //!
 //! ## Map
-//! - [`directory`]: organizations (immutable slug domain), users per organization with their
-//!   OpenID Connect profile, applications (OAuth clients), sandbox/production environments.
-//! - [`signin`]: sign-up with e-mail verification, passwords (argon2id), TOTP and recovery
-//!   codes, lockout, sign-in ending in an authorization code, unregistering.
-//! - [`risk`]: the risk engine trait, its decisions (the seed's codes) and default rules.
-//! - [`tokens`], [`protocol`]: authorization codes, tokens, verification, OAuth endpoints.
-//! - [`audit`]: log events recorded by every mutation, queried with filters and pages.
-//! - [`store`]: the storage contract, [`MemoryStore`], and (feature `conformance`) the suite any
-//!   adapter runs.
-//! - [`mail`], [`clock`], [`secret`], [`page`], [`config`]: the small pieces around them.
-//! - [`Error`]: the one error type, with stable codes and HTTP statuses.
+//! The modules are layered; each imports only from its own layer and those below
+//! (`ARCHITECTURE.md` in the repository, checked by `tests/layout.rs`).
+//! - protocol — [`protocol`]: OAuth/OIDC endpoints and seed wires as plain functions.
+//! - services — [`directory`]: organizations (immutable slug domain), users per organization with
+//!   their OpenID Connect profile, applications (OAuth clients); [`signin`]: sign-up with e-mail
+//!   verification, passwords, TOTP and recovery codes, lockout, sign-in ending in an
+//!   authorization code, unregistering; [`tokens`]: codes, tokens, verification, revocation;
+//!   [`audit`]: the audit log's queries.
+//! - runtime — [`Identity`] and its builder, [`config`], [`risk`] (the risk engine trait, its
+//!   decisions with the seed's codes, the default rules).
+//! - stores — [`MemoryStore`], the SQLite and PostgreSQL adapters, and (feature `conformance`)
+//!   the suite any adapter runs, all under [`store`]; in-process caches of keys and revocations.
+//! - store contract — [`store`]: one async trait per aggregate, each with its *Contract*;
+//!   [`mail`]: the [`Mailer`](mail::Mailer) port.
+//! - model — [`model`]: records and values valid by construction, events, [`page`]s.
+//! - primitives — [`Error`] (stable codes and HTTP statuses), [`crypto`] (ring: keys, JWS,
+//!   PKCE, password hashing, TOTP), [`secret`], [`clock`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! Pure cryptography, on ring and no store: signing keys and the key encryption key
 //! ([`keys`]), the strict JWS layer ([`jws`]), jsonwebtoken's `CryptoProvider` on ring
 //! ([`provider`]), PKCE ([`pkce`]), password hashing ([`password`]), TOTP ([`totp`]) and the
-//! sealing of sign-in secrets ([`secrets`]).
+//! sealing of sign-in secrets (`secrets`, crate-private).
 //!
 //! Every function here is a function of its inputs (and the OS CSPRNG): no clock, no I/O, no
 //! service. The services re-export these modules where their users look for them:

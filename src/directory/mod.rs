@@ -1,7 +1,7 @@
 //! The directory (seed 001): organizations, their users, and applications, in two fully
 //! separate environments.
 //!
-//! Services are reached from [`Identity`](crate::Identity): `identity.organizations()`,
+//! Services are reached from [`Identity`]: `identity.organizations()`,
 //! `identity.users(&domain)`, `identity.applications(scope)`. Inputs are built from raw strings
 //! by parsing setters that name the failing field ([`Error::InvalidField`](crate::Error)); the
 //! records they produce hold only valid values. The records and values themselves live in the

@@ -478,7 +478,7 @@ impl ApplicationUpdate {
     }
 }
 
-/// The input of [`Applications::create`].
+/// The input of [`Applications::create`](crate::directory::Applications::create).
 ///
 /// ```
 /// # fn main() -> Result<(), idcore::Error> {

@@ -271,7 +271,7 @@ impl Event {
     }
 }
 
-/// Filters for [`Events::list`]; each filter that is set must match.
+/// Filters for [`Events::list`](crate::audit::Events::list); each filter that is set must match.
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct EventQuery {
     /// Only this organization's events (`None`: every organization's, and the global ones).

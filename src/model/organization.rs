@@ -94,7 +94,7 @@ impl Serialize for Organization {
     }
 }
 
-/// The input of [`Organizations::create`]. Each setter parses its value and names the field when
+/// The input of [`Organizations::create`](crate::directory::Organizations::create). Each setter parses its value and names the field when
 /// it fails.
 ///
 /// ```

@@ -25,7 +25,7 @@ pub struct User {
     pub profile: Profile,
     /// Custom metadata (see the claims module of later versions).
     pub metadata: Vec<MetadataEntry>,
-    /// `false` once the user is disabled ([`Users::disable`]): sign-in, code exchange, refresh
+    /// `false` once the user is disabled ([`Users::disable`](crate::directory::Users::disable)): sign-in, code exchange, refresh
     /// and user info refuse a disabled user. New users are active.
     pub active: bool,
     /// A random `#rrggbb` color chosen at creation.
@@ -197,7 +197,7 @@ pub enum ProfileField {
 macro_rules! profile_changes {
     ($($field:ident : $ty:ident = $wire:literal => $variant:ident),* $(,)?) => {
         /// Profile fields to set or clear; fields not mentioned stay as they are. Used to create
-        /// a user ([`NewUser::profile`]) and to update one ([`Users::update`]).
+        /// a user ([`NewUser::profile`]) and to update one ([`Users::update`](crate::directory::Users::update)).
         ///
         /// The e-mail address is not here: it is given at creation and changes only through
         /// verification.
@@ -289,7 +289,7 @@ impl ProfileChanges {
     }
 }
 
-/// The input of [`Users::create`].
+/// The input of [`Users::create`](crate::directory::Users::create).
 ///
 /// ```
 /// # fn main() -> Result<(), idcore::Error> {

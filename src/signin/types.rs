@@ -32,7 +32,7 @@ pub(super) const RECOVERY_CODE_CHARS: usize = 10;
 /// Read-modify-write attempts on credentials before [`Error::Conflict`].
 pub(super) const UPDATE_ATTEMPTS: usize = 5;
 
-/// The input of [`SignIn::sign_up`]: the new user, its password, and optionally a username.
+/// The input of [`SignIn::sign_up`](super::SignIn::sign_up): the new user, its password, and optionally a username.
 #[derive(Clone, Debug)]
 pub struct SignUp {
     pub(super) user: NewUser,
@@ -77,7 +77,7 @@ pub struct Authorization {
     pub scope: Vec<String>,
 }
 
-/// The input of [`SignIn::sign_in`].
+/// The input of [`SignIn::sign_in`](super::SignIn::sign_in).
 #[derive(Clone, Debug)]
 pub struct SignInRequest {
     /// An e-mail address or a username.
@@ -102,7 +102,7 @@ pub enum FactorKind {
     Host(RiskDecision),
 }
 
-/// A factor presented to [`SignIn::complete`].
+/// A factor presented to [`SignIn::complete`](super::SignIn::complete).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Factor {
     /// A TOTP code.
@@ -142,7 +142,7 @@ impl Factor {
 }
 
 /// A sign-in that waits for more factors. Hand `token` to the user agent (it is a bearer secret
-/// for [`SignIn::complete`]); `factors` says what to ask for.
+/// for [`SignIn::complete`](super::SignIn::complete)); `factors` says what to ask for.
 #[derive(Debug)]
 pub struct PendingSignIn {
     /// The pending sign-in's token (256 bits; idcore keeps only its digest).
@@ -169,7 +169,7 @@ pub struct Authorized {
     pub user_id: UserId,
 }
 
-/// The answer of [`SignIn::sign_in`] and [`SignIn::complete`].
+/// The answer of [`SignIn::sign_in`](super::SignIn::sign_in) and [`SignIn::complete`](super::SignIn::complete).
 #[derive(Debug)]
 pub enum SignInStep {
     /// Signed in.
@@ -179,7 +179,7 @@ pub enum SignInStep {
 }
 
 /// An authenticator enrolment in progress: show the QR code (or the secret for manual entry),
-/// then confirm with [`SignIn::confirm_totp_enrolment`]. `Debug` redacts the secret.
+/// then confirm with [`SignIn::confirm_totp_enrolment`](super::SignIn::confirm_totp_enrolment). `Debug` redacts the secret.
 pub struct TotpEnrolment {
     pub(super) secret: Secret,
     pub(super) otpauth_uri: Secret,
@@ -225,7 +225,7 @@ impl RecoveryCodes {
     }
 }
 
-/// The input of [`SignIn::unregister`]: the risk signals, and who asks and why (for the audit
+/// The input of [`SignIn::unregister`](super::SignIn::unregister): the risk signals, and who asks and why (for the audit
 /// log).
 #[derive(Clone, Debug)]
 pub struct UnregisterRequest {
@@ -263,7 +263,7 @@ pub(super) fn audit_text(field: &'static str, s: &str, max: usize) -> Result<Str
     Ok(s.to_owned())
 }
 
-/// What [`SignIn::unregister`] did (seed 004). Map it to the seed's answer with
+/// What [`SignIn::unregister`](super::SignIn::unregister) did (seed 004). Map it to the seed's answer with
 /// [`unregister::answer`](crate::protocol::unregister::answer).
 #[derive(Debug)]
 pub enum UnregisterOutcome {
@@ -272,7 +272,7 @@ pub enum UnregisterOutcome {
     /// The risk engine declined: nothing changed (`riskResponseCode` 1).
     Declined,
     /// The risk engine asked for a challenge: nothing changes until it is passed with
-    /// [`SignIn::complete_unregister`].
+    /// [`SignIn::complete_unregister`](super::SignIn::complete_unregister).
     Challenged(PendingSignIn),
 }
 

@@ -36,7 +36,7 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// [`Tokens::verify`], then revocations: the token's `jti`, its grant, its user's and its
     /// client's "not before" (global sign-out, password change, deletion, client revocation).
     /// Uses an in-process view of the store's revocation feed: revocations made through this
-    /// [`Identity`] apply at once; those made by other instances sharing the store are seen
+    /// [`Identity`](crate::Identity) apply at once; those made by other instances sharing the store are seen
     /// within [`TokenSettings::revocation_poll_interval`](crate::TokenSettings::revocation_poll_interval)
     /// (500 ms by default) plus one store round trip. If the view cannot catch up for
     /// `revocation_max_staleness` (5 s), this fails closed.
