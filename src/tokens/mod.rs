@@ -17,6 +17,29 @@
 //! verification go through idcore's own ring-backed keys, parsed once. A host that uses
 //! jsonwebtoken itself, with any backend or none, is unaffected, and may install
 //! [`provider::RING_PROVIDER`] if it wants jsonwebtoken to use ring.
+//!
+//! ## Where idcore is stricter than jsonwebtoken
+//! `tests/jws_differential.rs` verifies a corpus of access tokens (every algorithm, systematic
+//! mutations of header, encoding, claims and signature) with idcore ([`jws`] and
+//! [`Tokens::verify`]) and with jsonwebtoken 11's `decode`, given the same key and a
+//! `Validation` set as idcore is (the key's one `alg`, `iss`, `aud`, `exp`, `nbf`, 30 s
+//! leeway). They agree on every token — padding, the standard alphabet, non-canonical
+//! trailing bits, trailing data, `alg` `none` or HMAC, a swapped `alg`, a duplicated `alg`,
+//! `kid` or `typ`, expiry, `nbf`, wrong `aud` or `iss`, every changed signature byte — except
+//! these, where idcore rejects on purpose what jsonwebtoken accepts (idcore never accepts what
+//! jsonwebtoken rejects):
+//!
+//! | Case | idcore | jsonwebtoken | Why |
+//! |---|---|---|---|
+//! | duplicate header member | [`jws::JwsError::DuplicateMember`] | accepted, last wins (members outside its `Header` struct) | two parsers must never read two headers |
+//! | `crit` header | [`jws::JwsError::CriticalHeader`] | accepted, `crit` ignored | RFC 7515 §4.1.11: reject extensions not understood; idcore understands none |
+//! | `jwk`, `jku`, `x5c`, `x5u` header | [`jws::JwsError::EmbeddedKey`] | accepted, ignored | a token never names its own key |
+//! | `typ` missing or not `at+jwt` | [`TokenProblem::Type`](crate::TokenProblem::Type) | not checked | RFC 9068 explicit typing: no other JWT passes as an access token |
+//! | no `kid` | [`TokenProblem::Header`](crate::TokenProblem::Header) | accepted (the caller passes the key) | the key is chosen by exact `kid` among the organization's keys |
+//! | unknown `kid` | [`TokenProblem::UnknownKey`](crate::TokenProblem::UnknownKey) | accepted (the caller passes the key) | likewise: a `kid` names a key or nothing |
+//! | `iat` in the future | [`TokenProblem::NotYetValid`](crate::TokenProblem::NotYetValid) | not checked | a token issued later than now (beyond the leeway) is not valid yet |
+//! | `aud` as an array | [`TokenProblem::Claims`](crate::TokenProblem::Claims) | accepted if it holds the audience | idcore's access tokens have one audience, a string |
+//! | fractional `exp`, `nbf`, `iat` | [`TokenProblem::Claims`](crate::TokenProblem::Claims) | accepted, rounded | NumericDates idcore writes are integers; types are strict |
 
 pub mod claims;
 mod grants;
