@@ -57,9 +57,10 @@ use idcore::secret::Digest;
 use idcore::store::conformance;
 use idcore::store::{
     Advance, ApplicationStore, AuditStore, Counted, CounterStore, CredentialRecord,
-    CredentialStore, FamilyId, Key, Mark, OneTimeEntry, OneTimeStore, OrganizationStore,
-    RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation, RevocationStore, Rotation,
-    SigningKeyRecord, SigningKeyStore, StoreError, Take, UserStore,
+    CredentialStore, FamilyId, Joined, Key, LimitedSetStore, Mark, OneTimeEntry, OneTimeStore,
+    OrganizationStore, RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation,
+    RevocationStore, Rotation, SetMember, SigningKeyRecord, SigningKeyStore, StoreError, Take,
+    UserStore, WhenFull,
 };
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
@@ -550,6 +551,55 @@ impl<S: CounterStore> CounterStore for LoggingStore<S> {
     async fn reset(&self, env: Environment, key: &Key) -> Result<(), StoreError> {
         self.log("reset");
         self.inner.reset(env, key).await
+    }
+}
+
+impl<S: LimitedSetStore> LimitedSetStore for LoggingStore<S> {
+    async fn join(
+        &self,
+        env: Environment,
+        set: &Key,
+        member: &Key,
+        limit: u64,
+        when_full: WhenFull,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Joined, StoreError> {
+        self.log("join");
+        self.inner
+            .join(env, set, member, limit, when_full, expires_at, now)
+            .await
+    }
+
+    async fn leave(
+        &self,
+        env: Environment,
+        set: &Key,
+        member: &Key,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.log("leave");
+        self.inner.leave(env, set, member, now).await
+    }
+
+    async fn members(
+        &self,
+        env: Environment,
+        set: &Key,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SetMember>, StoreError> {
+        self.log("members");
+        self.inner.members(env, set, now).await
+    }
+
+    async fn clear(
+        &self,
+        env: Environment,
+        set: &Key,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.log("clear");
+        self.inner.clear(env, set, now).await
     }
 }
 

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use time::OffsetDateTime;
 
 use super::credentials::{CredentialRecord, CredentialStore};
+use super::sets::{Joined, LimitedSetStore, SetMember, WhenFull};
 use super::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use super::{
     Advance, ApplicationStore, AuditStore, Counted, CounterStore, FamilyId, Key, Mark,
@@ -574,5 +575,54 @@ impl<S: CredentialStore> CredentialStore for FaultyStore<S> {
     ) -> Result<(), StoreError> {
         self.fault("delete_account")?;
         self.inner.delete_account(env, org, user_id, event).await
+    }
+}
+
+impl<S: LimitedSetStore> LimitedSetStore for FaultyStore<S> {
+    async fn join(
+        &self,
+        env: Environment,
+        set: &Key,
+        member: &Key,
+        limit: u64,
+        when_full: WhenFull,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Joined, StoreError> {
+        self.fault("join")?;
+        self.inner
+            .join(env, set, member, limit, when_full, expires_at, now)
+            .await
+    }
+
+    async fn leave(
+        &self,
+        env: Environment,
+        set: &Key,
+        member: &Key,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.fault("leave")?;
+        self.inner.leave(env, set, member, now).await
+    }
+
+    async fn members(
+        &self,
+        env: Environment,
+        set: &Key,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SetMember>, StoreError> {
+        self.fault("members")?;
+        self.inner.members(env, set, now).await
+    }
+
+    async fn clear(
+        &self,
+        env: Environment,
+        set: &Key,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        self.fault("clear")?;
+        self.inner.clear(env, set, now).await
     }
 }

@@ -10,7 +10,8 @@
 //! | conditional update | `update_*(…, expected_version)` → [`StoreError::Precondition`] | directory records, credentials, read-modify-write without lost updates |
 //! | take-once | [`OneTimeStore::take`] | authorization codes, e-mail codes |
 //! | compare-and-swap rotation | [`RefreshTokenStore::rotate_refresh_token`] | refresh tokens |
-//! | counter with a limit | [`CounterStore::increment`] | failed attempts, seats |
+//! | counter with a limit | [`CounterStore::increment`] | failed attempts |
+//! | counted set with a limit | [`LimitedSetStore::join`] (refuse or evict the oldest) | concurrent sessions per user, seats of an SSO connection |
 //! | set-once marker / monotonic step | [`ReplayStore::mark_once`], [`ReplayStore::advance`] | request nonces, TOTP steps |
 //!
 //! Each trait's docs carry a **Contract** section; [`conformance`] (feature `conformance`) checks
@@ -70,6 +71,7 @@ pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod fault;
 pub mod memory;
+pub mod sets;
 pub mod tokens;
 
 #[cfg(feature = "conformance")]
@@ -81,6 +83,7 @@ pub mod sqlite;
 
 pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp};
 pub use memory::MemoryStore;
+pub use sets::{Joined, LimitedSetStore, SetMember, WhenFull};
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 
 pub use crate::error::StoreError;
@@ -174,6 +177,7 @@ pub trait Store:
     + SigningKeyStore
     + RevocationStore
     + CredentialStore
+    + LimitedSetStore
     + Send
     + Sync
     + 'static
@@ -192,6 +196,7 @@ impl<T> Store for T where
         + SigningKeyStore
         + RevocationStore
         + CredentialStore
+        + LimitedSetStore
         + Send
         + Sync
         + 'static

@@ -181,6 +181,7 @@ mod organizations;
 mod refresh_tokens;
 mod replay;
 mod restart;
+mod sets;
 mod take_once;
 mod users;
 
@@ -197,6 +198,7 @@ pub use organizations::*;
 pub use refresh_tokens::*;
 pub use replay::*;
 pub use restart::*;
+pub use sets::*;
 pub use take_once::*;
 pub use users::*;
 
@@ -380,7 +382,15 @@ macro_rules! __conformance_checks {
                 account_email_has_exactly_one_winner_under_contention,
                 credentials_update_has_exactly_one_winner_under_contention,
                 account_delete_has_exactly_one_winner_under_contention,
-                credentials_are_isolated_by_environment;
+                credentials_are_isolated_by_environment,
+                set_join_refuses_past_the_limit,
+                set_join_evicts_the_oldest,
+                set_rejoin_refreshes_without_counting,
+                set_members_expire_at_expires_at,
+                set_leave_and_clear,
+                set_join_has_exactly_limit_winners_under_contention,
+                set_evicting_joins_keep_the_limit_under_contention,
+                sets_are_isolated_by_environment;
             isolated:
                 organizations_list_newest_first_with_totals,
                 applications_list_only_their_scope_newest_first,

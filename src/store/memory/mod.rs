@@ -33,6 +33,7 @@ use crate::secret::Digest;
 mod tokens;
 
 mod credentials;
+mod sets;
 
 /// Newest-first ordering key: `inserted_at` descending, then id descending.
 type Newest = Reverse<(OffsetDateTime, Uuid)>;
@@ -125,6 +126,7 @@ struct Env {
     marks: Mutex<HashMap<Key, OffsetDateTime>>,
     steps: Mutex<HashMap<Key, u64>>,
     credentials: Mutex<credentials::Credentials>,
+    sets: Mutex<HashMap<Key, sets::Set>>,
 }
 
 #[derive(Default)]

@@ -88,6 +88,7 @@ mod credentials;
 mod directory;
 mod primitives;
 mod rows;
+mod sets;
 mod tokens;
 
 use std::fmt;
@@ -167,6 +168,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 8,
         name: "lookup_indexes",
         sql: include_str!("migrations/0008_lookup_indexes.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "limited_sets",
+        sql: include_str!("migrations/0009_limited_sets.sql"),
     },
 ];
 

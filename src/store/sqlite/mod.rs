@@ -91,6 +91,7 @@ mod credentials;
 mod directory;
 mod primitives;
 mod rows;
+mod sets;
 mod tokens;
 
 use std::fmt;
@@ -139,6 +140,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "organization_revocations",
         sql: include_str!("migrations/0006_organization_revocations.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "limited_sets",
+        sql: include_str!("migrations/0007_limited_sets.sql"),
     },
 ];
 
