@@ -13,6 +13,7 @@ pub mod fields;
 pub mod ids;
 pub mod organization;
 pub mod page;
+pub mod session;
 pub mod user;
 pub mod username;
 
