@@ -276,6 +276,8 @@ pub enum Resource {
     Application,
     /// An audit log event.
     Event,
+    /// A signing key (its `kid`, the RFC 7638 thumbprint of its public key).
+    SigningKey,
 }
 
 impl fmt::Display for Resource {
@@ -285,6 +287,7 @@ impl fmt::Display for Resource {
             Self::User => "user",
             Self::Application => "application",
             Self::Event => "event",
+            Self::SigningKey => "signing key",
         })
     }
 }

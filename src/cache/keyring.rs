@@ -21,6 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::Error;
 use crate::crypto::keys::{self, Algorithm, EncryptionKey, KeyPair, PublicKey};
+use crate::error::Resource;
 use crate::gate::{Gate, Left};
 use crate::model::ids::{Environment, OrgDomain};
 use crate::store::StoreError;
@@ -244,7 +245,9 @@ impl KeyRing {
         }
     }
 
-    /// Imports a key (RS256/PS256 keys can only be imported) that signs at once.
+    /// Imports a key (RS256/PS256 keys can only be imported) that signs at once. Importing the
+    /// current signing key again changes nothing; the same key retired, under another
+    /// algorithm, or in another organization answers [`Error::AlreadyExists`].
     pub(crate) async fn import<S: SigningKeyStore>(
         &self,
         store: &S,
@@ -263,7 +266,31 @@ impl KeyRing {
             created_at: now,
             retires_at: None,
         };
-        store.insert_signing_key(env, &record).await?;
+        match store.insert_signing_key(env, &record).await {
+            Ok(()) => {}
+            // The kid is the key's thumbprint: the same key is stored already. Importing the
+            // organization's current signing key again is a no-op; the key retired, under
+            // another algorithm or in another organization is the caller's conflict.
+            Err(StoreError::AlreadyExists { .. }) => {
+                let current = store
+                    .signing_keys(env, org, now)
+                    .await?
+                    .into_iter()
+                    .find(|k| {
+                        k.kid == record.kid
+                            && k.algorithm == record.algorithm
+                            && k.retires_at.is_none()
+                    });
+                return match current {
+                    Some(_) => Ok(record.kid),
+                    None => Err(Error::AlreadyExists {
+                        resource: Resource::SigningKey,
+                        key: "kid",
+                    }),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
         store
             .retire_signing_keys(env, org, &record.kid, now + self.overlap)
             .await?;

@@ -176,9 +176,12 @@ impl<'a, S: Store> Tokens<'a, S> {
     }
 
     /// Imports a private key (the only way to use RS256/PS256) that signs from now on.
+    /// Importing the organization's current signing key again is a no-op answering its `kid`.
     ///
     /// # Errors
-    /// [`Error::Keys`], [`Error::Store`].
+    /// [`Error::AlreadyExists`] (409, key `kid`) for a key that is already stored otherwise:
+    /// rotated out, imported under another algorithm (one key, one algorithm), or imported by
+    /// another organization; [`Error::Keys`]; [`Error::Store`].
     pub async fn import_key(&self, org: &OrgDomain, pair: &KeyPair) -> Result<String, Error> {
         let now = self.identity.now();
         self.identity
