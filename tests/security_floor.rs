@@ -773,17 +773,23 @@ async fn every_revocation_that_answers_success_is_in_the_audit_log() {
     );
     assert_eq!(f.events(EventCode::TOKEN_REVOKED).await.len(), 2);
     tokens.revoke_client(f.client).await.unwrap();
-    // A client-wide revocation names the client (it has no tenant of its own).
-    let query = idcore::audit::EventQuery::default()
-        .code(EventCode::CLIENT_TOKENS_REVOKED)
-        .client_id(f.client);
-    let events = f
-        .identity
-        .events()
-        .list(&query, idcore::PageRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(events.data.len(), 1);
+    // A client-wide revocation names the client and the application's organization, so both
+    // the client's and the organization's log find it.
+    for query in [
+        idcore::audit::EventQuery::default()
+            .code(EventCode::CLIENT_TOKENS_REVOKED)
+            .client_id(f.client),
+        idcore::audit::EventQuery::tenant(&f.org).code(EventCode::CLIENT_TOKENS_REVOKED),
+    ] {
+        let events = f
+            .identity
+            .events()
+            .list(&query, idcore::PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(events.data.len(), 1, "{query:?}");
+        assert_eq!(events.data[0].tenant_domain.as_ref(), Some(&f.org));
+    }
 }
 
 /// SECURITY 55: while the audit log cannot be written, a TOTP second factor completes

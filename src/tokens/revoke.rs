@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::Error;
 use crate::error::TokenProblem;
+use crate::model::application::ApplicationScope;
 use crate::model::event::{EventCode, NewEvent};
 use crate::model::ids::{ClientId, OrgDomain, UserId};
 use crate::model::organization::Organization;
@@ -148,9 +149,20 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// [`Error::Store`].
     pub async fn revoke_client(&self, client_id: ClientId) -> Result<(), Error> {
         let now = self.identity.now();
+        // The event names the application's organization, so the organization's log shows it;
+        // read first, so a failed read revokes nothing and the caller retries the whole call.
+        let scope = self
+            .identity
+            .store()
+            .application(self.env(), client_id)
+            .await?
+            .map(|app| app.scope);
         self.revoke_client_tokens(client_id, now).await?;
-        self.audit_required(NewEvent::new(EventCode::CLIENT_TOKENS_REVOKED, now).client(client_id))
-            .await
+        let mut event = NewEvent::new(EventCode::CLIENT_TOKENS_REVOKED, now).client(client_id);
+        if let Some(ApplicationScope::Organization(org)) = &scope {
+            event = event.tenant(org);
+        }
+        self.audit_required(event).await
     }
 
     /// [`Tokens::revoke_client`] without its audit event (deleting the application records
