@@ -473,6 +473,13 @@ async fn a_failing_offload_fails_closed() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)));
+    let events = f.events(EventCode::PASSWORD_HASHING_UNAVAILABLE).await;
+    assert_eq!(events.len(), 1, "the failed hash is audited once");
+    assert_eq!(events[0].tenant_domain.as_ref(), Some(&f.org));
+    assert_eq!(
+        events[0].details.get("operation").map(String::as_str),
+        Some("hash")
+    );
 }
 
 /// An offload that fails while `failing` is set, and runs jobs inline otherwise.
@@ -514,6 +521,15 @@ async fn sign_ins_the_offload_could_not_check_do_not_count_toward_lockout() {
             .await;
         assert!(matches!(change, Err(Error::Unavailable(_))), "{change:?}");
     }
+    // Each refused check is audited: 10 × (known sign-in, unknown sign-in, password change).
+    let events = f.events(EventCode::PASSWORD_HASHING_UNAVAILABLE).await;
+    assert_eq!(events.len(), 30);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.details.get("operation").map(String::as_str) == Some("verify")),
+        "a known and an unknown login leave the same event"
+    );
     failing.store(false, Ordering::SeqCst);
     expect_complete(f.sign_in("janis@example.com", PASSWORD).await);
 }

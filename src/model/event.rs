@@ -90,6 +90,9 @@ impl EventCode {
     pub const PASSWORD_CHANGE_FAILED: Self = Self::constant("PASSWORD_CHANGE_FAILED");
     /// A password hash with old parameters was replaced at sign-in.
     pub const PASSWORD_REHASHED: Self = Self::constant("PASSWORD_REHASHED");
+    /// The password hashing offload could not run a hash or a verification (details:
+    /// `operation`): the call answered `Unavailable` and changed nothing.
+    pub const PASSWORD_HASHING_UNAVAILABLE: Self = Self::constant("PASSWORD_HASHING_UNAVAILABLE");
     /// An e-mail code was sent (details: `purpose`).
     pub const EMAIL_CODE_SENT: Self = Self::constant("EMAIL_CODE_SENT");
     /// An e-mail code was refused (details: `reason`).

@@ -185,10 +185,25 @@ impl<'a, S: Store> SignIn<'a, S> {
     pub(super) async fn hash(&self, password: &Password) -> Result<String, Error> {
         let password = password.clone();
         let params = self.settings().argon2;
-        offloaded(self.identity.password_offload(), move || {
-            hash_password(&password, &params)
-        })
-        .await?
+        self.offload("hash", move || hash_password(&password, &params))
+            .await?
+    }
+
+    /// Runs `f` on the hashing offload; an offload that cannot run it is audited (best effort:
+    /// the caller answers `Unavailable` either way).
+    async fn offload<T, F>(&self, operation: &'static str, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let result = offloaded(self.identity.password_offload(), f).await;
+        if result.is_err() {
+            let event = self
+                .event(EventCode::PASSWORD_HASHING_UNAVAILABLE, self.identity.now())
+                .detail("operation", operation);
+            self.audit(event).await;
+        }
+        result
     }
 
     /// Verifies off the executor; the inner `Err` is an unreadable stored hash.
@@ -199,20 +214,17 @@ impl<'a, S: Store> SignIn<'a, S> {
     ) -> Result<Result<Verification, &'static str>, Error> {
         let password = password.clone();
         let params = self.settings().argon2;
-        let verified = offloaded(self.identity.password_offload(), move || {
-            verify_password(&phc, &password, &params)
-        })
-        .await?;
+        let verified = self
+            .offload("verify", move || verify_password(&phc, &password, &params))
+            .await?;
         Ok(verified.map_err(|_| "stored password hash unreadable"))
     }
 
     pub(super) async fn dummy(&self, password: &Password) -> Result<(), Error> {
         let password = password.clone();
         let params = self.settings().argon2;
-        offloaded(self.identity.password_offload(), move || {
-            dummy_verification(&password, &params);
-        })
-        .await
+        self.offload("verify", move || dummy_verification(&password, &params))
+            .await
     }
 
     /// Replaces an old-parameter hash after a successful sign-in (best effort: it is retried
