@@ -58,15 +58,16 @@ use idcore::store::conformance;
 use idcore::store::{
     Advance, ApplicationStore, AuditStore, Counted, CounterStore, CredentialRecord,
     CredentialStore, FamilyId, Joined, Key, LimitedSetStore, Mark, OneTimeEntry, OneTimeStore,
-    OrganizationStore, RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation,
-    RevocationStore, Rotation, SetMember, SigningKeyRecord, SigningKeyStore, StoreError, Take,
-    UserStore, WhenFull,
+    Opened, OrganizationStore, RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation,
+    RevocationStore, Rotation, SessionRecord, SessionStore, SetMember, SigningKeyRecord,
+    SigningKeyStore, StoreError, Take, UserStore, WhenFull,
 };
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
 use idcore::tokens::{ClientAuth, CodeRequest};
 use idcore::{ApplicationType, Identity, MemoryStore, NewApplication, NewOrganization, NewUser};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 const REDIRECT: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -600,6 +601,70 @@ impl<S: LimitedSetStore> LimitedSetStore for LoggingStore<S> {
     ) -> Result<u64, StoreError> {
         self.log("clear");
         self.inner.clear(env, set, now).await
+    }
+}
+
+impl<S: SessionStore> SessionStore for LoggingStore<S> {
+    async fn open_session(
+        &self,
+        env: Environment,
+        record: &SessionRecord,
+        now: OffsetDateTime,
+    ) -> Result<Opened, StoreError> {
+        self.log("open_session");
+        self.inner.open_session(env, record, now).await
+    }
+
+    async fn session_by_token(
+        &self,
+        env: Environment,
+        token_digest: &Digest,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.log("session_by_token");
+        self.inner.session_by_token(env, token_digest, now).await
+    }
+
+    async fn touch_session(
+        &self,
+        env: Environment,
+        id: Uuid,
+        idle_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.log("touch_session");
+        self.inner
+            .touch_session(env, id, idle_expires_at, now)
+            .await
+    }
+
+    async fn end_session(&self, env: Environment, id: Uuid) -> Result<bool, StoreError> {
+        self.log("end_session");
+        self.inner.end_session(env, id).await
+    }
+
+    async fn end_user_sessions(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        user_id: UserId,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        self.log("end_user_sessions");
+        self.inner
+            .end_user_sessions(env, org, user_id, except)
+            .await
+    }
+
+    async fn user_sessions(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.log("user_sessions");
+        self.inner.user_sessions(env, org, user_id, now).await
     }
 }
 

@@ -18,8 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::credentials::{CredentialRecord, CredentialStore};
+use super::sessions::{Opened, SessionRecord, SessionStore};
 use super::sets::{Joined, LimitedSetStore, SetMember, WhenFull};
 use super::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use super::{
@@ -624,5 +626,69 @@ impl<S: LimitedSetStore> LimitedSetStore for FaultyStore<S> {
     ) -> Result<u64, StoreError> {
         self.fault("clear")?;
         self.inner.clear(env, set, now).await
+    }
+}
+
+impl<S: SessionStore> SessionStore for FaultyStore<S> {
+    async fn open_session(
+        &self,
+        env: Environment,
+        record: &SessionRecord,
+        now: OffsetDateTime,
+    ) -> Result<Opened, StoreError> {
+        self.fault("open_session")?;
+        self.inner.open_session(env, record, now).await
+    }
+
+    async fn session_by_token(
+        &self,
+        env: Environment,
+        token_digest: &Digest,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.fault("session_by_token")?;
+        self.inner.session_by_token(env, token_digest, now).await
+    }
+
+    async fn touch_session(
+        &self,
+        env: Environment,
+        id: Uuid,
+        idle_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.fault("touch_session")?;
+        self.inner
+            .touch_session(env, id, idle_expires_at, now)
+            .await
+    }
+
+    async fn end_session(&self, env: Environment, id: Uuid) -> Result<bool, StoreError> {
+        self.fault("end_session")?;
+        self.inner.end_session(env, id).await
+    }
+
+    async fn end_user_sessions(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        user_id: UserId,
+        except: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        self.fault("end_user_sessions")?;
+        self.inner
+            .end_user_sessions(env, org, user_id, except)
+            .await
+    }
+
+    async fn user_sessions(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.fault("user_sessions")?;
+        self.inner.user_sessions(env, org, user_id, now).await
     }
 }

@@ -71,6 +71,7 @@ pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod fault;
 pub mod memory;
+pub mod sessions;
 pub mod sets;
 pub mod tokens;
 
@@ -83,6 +84,7 @@ pub mod sqlite;
 
 pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp};
 pub use memory::MemoryStore;
+pub use sessions::{Opened, SessionRecord, SessionStore};
 pub use sets::{Joined, LimitedSetStore, SetMember, WhenFull};
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 
@@ -178,6 +180,7 @@ pub trait Store:
     + RevocationStore
     + CredentialStore
     + LimitedSetStore
+    + SessionStore
     + Send
     + Sync
     + 'static
@@ -197,6 +200,7 @@ impl<T> Store for T where
         + RevocationStore
         + CredentialStore
         + LimitedSetStore
+        + SessionStore
         + Send
         + Sync
         + 'static

@@ -181,6 +181,7 @@ mod organizations;
 mod refresh_tokens;
 mod replay;
 mod restart;
+mod sessions;
 mod sets;
 mod take_once;
 mod users;
@@ -198,6 +199,7 @@ pub use organizations::*;
 pub use refresh_tokens::*;
 pub use replay::*;
 pub use restart::*;
+pub use sessions::*;
 pub use sets::*;
 pub use take_once::*;
 pub use users::*;
@@ -390,7 +392,16 @@ macro_rules! __conformance_checks {
                 set_leave_and_clear,
                 set_join_has_exactly_limit_winners_under_contention,
                 set_evicting_joins_keep_the_limit_under_contention,
-                sets_are_isolated_by_environment;
+                sets_are_isolated_by_environment,
+                session_round_trips,
+                session_reuse_returns_the_live_session_only,
+                session_id_and_token_are_unique,
+                session_touch_slides_idle_expiry_within_the_absolute_one,
+                an_ended_session_stays_ended,
+                ending_a_users_sessions_spares_except_and_others,
+                concurrent_opens_with_one_reuse_key_make_one_session,
+                validation_racing_invalidation_never_revives_a_session,
+                sessions_are_isolated_by_environment;
             isolated:
                 organizations_list_newest_first_with_totals,
                 applications_list_only_their_scope_newest_first,

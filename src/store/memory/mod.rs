@@ -33,6 +33,7 @@ use crate::secret::Digest;
 mod tokens;
 
 mod credentials;
+mod sessions;
 mod sets;
 
 /// Newest-first ordering key: `inserted_at` descending, then id descending.
@@ -127,6 +128,7 @@ struct Env {
     steps: Mutex<HashMap<Key, u64>>,
     credentials: Mutex<credentials::Credentials>,
     sets: Mutex<HashMap<Key, sets::Set>>,
+    sessions: Mutex<sessions::Sessions>,
 }
 
 #[derive(Default)]

@@ -88,6 +88,7 @@ mod credentials;
 mod directory;
 mod primitives;
 mod rows;
+mod sessions;
 mod sets;
 mod tokens;
 
@@ -173,6 +174,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "limited_sets",
         sql: include_str!("migrations/0009_limited_sets.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "sessions",
+        sql: include_str!("migrations/0010_sessions.sql"),
     },
 ];
 
@@ -482,6 +488,9 @@ fn unique_key(constraint: &str) -> Option<&'static str> {
         "signing_keys_pkey" => "kid",
         "credentials_pkey" => "user",
         "credentials_username_key" => "username",
+        "sessions_pkey" => "id",
+        "sessions_token_key" => "token",
+        "sessions_reuse_key" => "reuse_key",
         _ => return None,
     })
 }

@@ -47,7 +47,7 @@ impl fmt::Display for BadColumn {
 
 impl std::error::Error for BadColumn {}
 
-fn bad(column: &'static str, problem: impl fmt::Display) -> StoreError {
+pub(super) fn bad(column: &'static str, problem: impl fmt::Display) -> StoreError {
     StoreError::backend(BadColumn {
         column,
         problem: problem.to_string(),
@@ -105,7 +105,7 @@ fn version(row: &Row) -> Result<u64, StoreError> {
 }
 
 /// A `BYTEA` SHA-256 digest.
-fn digest(row: &Row, column: &'static str) -> Result<Digest, StoreError> {
+pub(super) fn digest(row: &Row, column: &'static str) -> Result<Digest, StoreError> {
     let bytes: &[u8] = get(row, column)?;
     digest_of(column, bytes)
 }

@@ -91,6 +91,7 @@ mod credentials;
 mod directory;
 mod primitives;
 mod rows;
+mod sessions;
 mod sets;
 mod tokens;
 
@@ -145,6 +146,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "limited_sets",
         sql: include_str!("migrations/0007_limited_sets.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "sessions",
+        sql: include_str!("migrations/0008_sessions.sql"),
     },
 ];
 
@@ -681,6 +687,17 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
         "credentials_username_key",
         "credentials.env, credentials.org, credentials.username",
         "username",
+    ),
+    ("sessions_pkey", "sessions.env, sessions.id", "id"),
+    (
+        "sessions_token_key",
+        "sessions.env, sessions.token_digest",
+        "token",
+    ),
+    (
+        "sessions_reuse_key",
+        "sessions.env, sessions.reuse_key",
+        "reuse_key",
     ),
 ];
 
