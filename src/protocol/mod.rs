@@ -14,8 +14,10 @@
 //! | [`discovery`] | `GET /.well-known/openid-configuration` |
 //! | [`jwks`] | `GET /.well-known/jwks.json` |
 //!
-//! [`unregister`] maps the seed-004 "User Unregister" request and answer.
+//! [`unregister`] maps the seed-004 "User Unregister" request and answer; [`delete_token`]
+//! checks the seed-003 `DeleteToken` request and writes its answer envelope.
 
+pub mod delete_token;
 pub mod unregister;
 
 use serde_json::{Value, json};
