@@ -86,6 +86,7 @@ impl Lifetimes {
     }
 }
 
+/// `Ok` when `value` is within `min..=max`; otherwise the lifetime error naming `name`.
 fn bound(
     name: &'static str,
     value: Duration,

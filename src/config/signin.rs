@@ -3,6 +3,7 @@
 
 use time::Duration;
 
+use super::bound;
 use crate::crypto::password::{Argon2Params, PasswordPolicy};
 use crate::error::ConfigError;
 
@@ -91,13 +92,13 @@ impl SigninSettings {
                 "lockout ip_threshold must be between 1 and 100000",
             ));
         }
-        lifetime(
+        bound(
             "lockout_cool_down",
             l.cool_down,
             Duration::minutes(1),
             Duration::days(1),
         )?;
-        lifetime(
+        bound(
             "pending_sign_in",
             self.pending_lifetime,
             Duration::minutes(1),
@@ -134,20 +135,4 @@ impl SigninSettings {
         }
         Ok(())
     }
-}
-
-fn lifetime(
-    name: &'static str,
-    value: Duration,
-    min: Duration,
-    max: Duration,
-) -> Result<(), ConfigError> {
-    if value < min || value > max {
-        return Err(ConfigError::Lifetime {
-            name,
-            min_seconds: min.whole_seconds(),
-            max_seconds: max.whole_seconds(),
-        });
-    }
-    Ok(())
 }
