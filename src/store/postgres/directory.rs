@@ -1,26 +1,21 @@
-//! Organizations, users, applications and the audit log on PostgreSQL. Each directory write and
-//! its audit event are one transaction.
+//! Organizations, users and applications on PostgreSQL (the audit log is in `events`). Each
+//! directory write and its audit event are one transaction.
 
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use deadpool_postgres::GenericClient;
-
 use super::rows::{self, to_i64};
 use super::{PostgresStore, begin, db_error, env_str, execute, query, query_opt, retrying};
 use crate::model::application::{Application, ApplicationScope};
-use crate::model::event::{Event, EventQuery, NewEvent};
+use crate::model::event::NewEvent;
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::organization::Organization;
 use crate::model::user::User;
 use crate::page::PageRequest;
-use crate::store::{
-    ApplicationStore, AuditStore, OrganizationStore, StoreError, UserStore, event_after,
-    newest_after,
-};
+use crate::store::{ApplicationStore, OrganizationStore, StoreError, UserStore, newest_after};
 
 const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, country_name, \
      privacy_policy_url, terms_of_service_url, inserted_at, updated_at, deleted_at, version";
@@ -36,82 +31,6 @@ const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description,
      default_redirect_uri_after_logout, default_origin_cors, default_web_origin, updated_at, \
      deleted_at, version, inserted_at, access_token_validity, id_token_validity, \
      refresh_token_validity";
-
-const EVENT_COLUMNS: &str = "id, env, event_code, tenant_domain, client_id, email, \
-     resource_owner_id, saml_identity_provider_id, inserted_at, details";
-
-/// Two common table expressions, `e` and `c`, that append an event inside a larger statement:
-/// `e` inserts the event (its `env` is `$1`, its other columns the eight parameters from
-/// `$first` on, in [`EventValues::params`] order) when `guard` holds, and returns
-/// [`EVENT_COLUMNS`]; `c` adds it to the four sharded counts its filters read (all, tenant,
-/// code, tenant + code; `''` is "any"; an event without tenant has no tenant rows). The count
-/// rows are upserted in that fixed order, so two writers of one shard cannot deadlock.
-pub(super) fn event_ctes(first: usize, guard: &str) -> String {
-    let p = |i: usize| first + i;
-    format!(
-        "e AS (INSERT INTO {{schema}}.events (env, event_code, tenant_domain, client_id, \
-         email, resource_owner_id, saml_identity_provider_id, inserted_at, details) \
-         SELECT CAST($1 AS TEXT), CAST(${} AS TEXT), CAST(${} AS TEXT), CAST(${} AS UUID), \
-         CAST(${} AS TEXT), CAST(${} AS UUID), CAST(${} AS TEXT), CAST(${} AS TIMESTAMPTZ), \
-         CAST(${} AS TEXT) WHERE {guard} RETURNING {EVENT_COLUMNS}), \
-         c AS (INSERT INTO {{schema}}.event_counts \
-         (env, tenant_domain, event_code, shard, n) \
-         SELECT e.env, k.t, k.c, (e.id % 16)::INTEGER, 1 FROM e CROSS JOIN LATERAL \
-         (VALUES (1, '', ''), (2, e.tenant_domain, ''), (3, '', e.event_code), \
-         (4, e.tenant_domain, e.event_code)) AS k (o, t, c) \
-         WHERE k.t IS NOT NULL ORDER BY k.o \
-         ON CONFLICT (env, tenant_domain, event_code, shard) \
-         DO UPDATE SET n = {{schema}}.event_counts.n + 1)",
-        p(0),
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5),
-        p(6),
-        p(7),
-    )
-}
-
-/// An event's column values but `env`, as parameters of [`event_ctes`].
-pub(super) struct EventValues<'a> {
-    code: &'a str,
-    tenant: Option<&'a str>,
-    client: Option<Uuid>,
-    email: Option<&'a str>,
-    owner: Option<Uuid>,
-    saml: Option<&'a str>,
-    at: OffsetDateTime,
-    details: String,
-}
-
-impl<'a> EventValues<'a> {
-    pub(super) fn new(event: &'a NewEvent) -> Result<Self, StoreError> {
-        Ok(Self {
-            code: event.event_code.as_str(),
-            tenant: event.tenant_domain.as_ref().map(OrgDomain::as_str),
-            client: event.client_id.map(|c| c.as_uuid()),
-            email: event.email.as_ref().map(Email::as_str),
-            owner: event.resource_owner_id.map(|u| u.as_uuid()),
-            saml: event.saml_identity_provider_id.as_deref(),
-            at: event.inserted_at,
-            details: serde_json::to_string(&event.details).map_err(StoreError::backend)?,
-        })
-    }
-
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 8] {
-        [
-            &self.code,
-            &self.tenant,
-            &self.client,
-            &self.email,
-            &self.owner,
-            &self.saml,
-            &self.at,
-            &self.details,
-        ]
-    }
-}
 
 /// `LIMIT` and `OFFSET` of a page.
 fn limits(page: PageRequest) -> (i64, i64) {
@@ -146,18 +65,18 @@ pub(super) fn delete_user_sql(store: &PostgresStore) -> String {
 }
 
 /// A keyset or page-number read of one list: see [`PostgresStore::page`].
-struct ListQuery<'a> {
+pub(super) struct ListQuery<'a> {
     /// `FROM … WHERE …`, shared by the page and a counted total.
-    from_where: &'a str,
-    columns: &'a str,
+    pub(super) from_where: &'a str,
+    pub(super) columns: &'a str,
     /// `ORDER BY` columns, each `… DESC`.
-    order: &'a str,
-    params: Vec<&'a (dyn ToSql + Sync)>,
+    pub(super) order: &'a str,
+    pub(super) params: Vec<&'a (dyn ToSql + Sync)>,
     /// With a cursor: the condition "strictly after the cursor" (its values already in
     /// `params`), and the page is read without `OFFSET`.
-    after: Option<String>,
+    pub(super) after: Option<String>,
     /// A scalar `bigint` expression for the total; `None` counts `from_where`.
-    total: Option<String>,
+    pub(super) total: Option<String>,
 }
 
 /// Splits the rows of a `total LEFT JOIN page` query into the page's records and the total.
@@ -453,7 +372,7 @@ struct WhyNot<'a, F> {
 /// A statement returned no row where it always returns one.
 #[derive(Debug, thiserror::Error)]
 #[error("the statement returned no row")]
-struct NoRowReturned;
+pub(super) struct NoRowReturned;
 
 impl PostgresStore {
     /// Inserts one row and its event in one transaction.
@@ -469,29 +388,6 @@ impl PostgresStore {
         execute(&tx, sql, params).await?;
         self.insert_event(&tx, env, event).await?;
         tx.commit().await.map_err(db_error)
-    }
-
-    /// Appends an event inside the caller's transaction (or alone); returns the stored event.
-    pub(super) async fn insert_event<C: GenericClient>(
-        &self,
-        client: &C,
-        env: Environment,
-        event: &NewEvent,
-    ) -> Result<Event, StoreError> {
-        let values = EventValues::new(event)?;
-        let sql = self.sql(&format!(
-            "WITH {} SELECT {EVENT_COLUMNS} FROM e",
-            event_ctes(2, "TRUE")
-        ));
-        let env = env_str(env);
-        let mut params: [&(dyn ToSql + Sync); 9] = [&env; 9];
-        params[1..].copy_from_slice(&values.params());
-        let rows = query(client, &sql, &params).await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| StoreError::backend(NoRowReturned))?;
-        // As stored (timestamps at microsecond precision), like every read of it.
-        rows::event(row)
     }
 
     /// Runs one write and, if it changed a row, appends `event` — in one transaction. Answers
@@ -540,7 +436,7 @@ impl PostgresStore {
     /// Reads one page and the total in one statement (one snapshot, so they agree). With a
     /// cursor the page is an index range read after it (`LIMIT`, no `OFFSET`): its cost does not
     /// grow with the page's depth. By number, `OFFSET` reads and drops every earlier row.
-    async fn page<T>(
+    pub(super) async fn page<T>(
         &self,
         list: ListQuery<'_>,
         page: PageRequest,
@@ -989,69 +885,5 @@ impl ApplicationStore for PostgresStore {
             total: None,
         };
         self.page(list, page, rows::application).await
-    }
-}
-
-impl AuditStore for PostgresStore {
-    async fn record_event(&self, env: Environment, event: &NewEvent) -> Result<Event, StoreError> {
-        let client = self.client().await?;
-        retrying!(self.insert_event(&client, env, event))
-    }
-
-    async fn events(
-        &self,
-        env: Environment,
-        query: &EventQuery,
-        page: PageRequest,
-    ) -> Result<(Vec<Event>, u64), StoreError> {
-        // Only the filters that are set go into the statement, so each combination is served
-        // by its index (events_by_tenant, events_by_code, events_by_tenant_code …).
-        let after = event_after(&page)?;
-        let env = env_str(env);
-        let tenant = query.tenant_domain.as_ref().map(OrgDomain::as_str);
-        let code = query.code.as_ref().map(|c| c.as_str());
-        let client_id = query.client_id.map(|c| c.as_uuid());
-        let idp = query.saml_identity_provider_id.as_deref();
-        let mut from_where = String::from("FROM {schema}.events WHERE env = $1");
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&env];
-        let filters: [(&str, Option<&(dyn ToSql + Sync)>); 4] = [
-            ("tenant_domain", tenant.as_ref().map(|v| v as _)),
-            ("event_code", code.as_ref().map(|v| v as _)),
-            ("client_id", client_id.as_ref().map(|v| v as _)),
-            ("saml_identity_provider_id", idp.as_ref().map(|v| v as _)),
-        ];
-        for (column, value) in filters {
-            if let Some(value) = value {
-                params.push(value);
-                from_where.push_str(&format!(" AND {column} = ${}", params.len()));
-            }
-        }
-        let after_condition = after.as_ref().map(|id| {
-            params.push(id);
-            format!("id < ${}", params.len())
-        });
-        // Tenant and code alone (or nothing): the sum of at most 16 count shards, '' for an
-        // unset filter. Client or identity-provider filters count their matches.
-        let any_tenant = tenant.unwrap_or("");
-        let any_code = code.unwrap_or("");
-        let total = (client_id.is_none() && idp.is_none()).then(|| {
-            params.push(&any_tenant);
-            params.push(&any_code);
-            format!(
-                "(SELECT COALESCE(sum(n), 0)::BIGINT FROM {{schema}}.event_counts \
-                 WHERE env = $1 AND tenant_domain = ${} AND event_code = ${})",
-                params.len() - 1,
-                params.len()
-            )
-        });
-        let list = ListQuery {
-            from_where: &from_where,
-            columns: EVENT_COLUMNS,
-            order: "id DESC",
-            params,
-            after: after_condition,
-            total,
-        };
-        self.page(list, page, rows::event).await
     }
 }

@@ -86,6 +86,7 @@
 
 mod credentials;
 mod directory;
+mod events;
 mod primitives;
 mod rows;
 mod sessions;

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::directory::{EventValues, event_ctes};
+use super::events::{EventValues, event_ctes};
 use super::rows;
 use super::{PostgresStore, begin, db_error, env_str, execute, query, query_opt, retrying};
 use crate::model::event::NewEvent;
