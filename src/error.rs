@@ -114,6 +114,16 @@ pub enum Error {
     #[error("{0} unavailable")]
     Unavailable(&'static str),
 
+    /// A session token is unknown, expired or ended, or was presented with validation factors
+    /// that do not match the session's. One variant on purpose; the audit log keeps the reason.
+    #[error("invalid or expired session")]
+    InvalidSession,
+
+    /// The user holds as many sessions as the configured limit allows, and the limit refuses
+    /// new ones (rather than ending the oldest).
+    #[error("the user's session limit is reached")]
+    SessionLimitReached,
+
     /// A caller bug that untrusted input can never cause (for example a store adapter that
     /// breaks its contract). The message says what was misused.
     #[error("api misuse: {0}")]
@@ -145,6 +155,8 @@ impl Error {
             Self::Forbidden(_) => "forbidden",
             Self::RateLimited => "rate_limited",
             Self::Unavailable(_) => "temporarily_unavailable",
+            Self::InvalidSession => "invalid_session",
+            Self::SessionLimitReached => "session_limit_reached",
         }
     }
 
@@ -165,6 +177,8 @@ impl Error {
             Self::EmailNotVerified | Self::Forbidden(_) => 403,
             Self::RateLimited => 429,
             Self::Unavailable(_) => 503,
+            Self::InvalidSession => 404,
+            Self::SessionLimitReached => 403,
         }
     }
 

@@ -8,8 +8,8 @@ use crate::Error;
 use crate::cache::keyring::KeyRing;
 use crate::cache::revocation::RevocationView;
 use crate::clock::{Clock, SystemClock};
-use crate::config::SigninSettings;
 use crate::config::{Config, Lifetimes, TokenSettings, parse_issuer};
+use crate::config::{SessionSettings, SigninSettings};
 use crate::crypto::keys::EncryptionKey;
 use crate::crypto::password::{BreachedPasswords, Inline, Offload};
 use crate::crypto::secrets::SigninKeys;
@@ -75,6 +75,7 @@ impl Identity<()> {
             clock: Arc::new(SystemClock),
             mailer: Arc::new(NoopMailer),
             signin: SigninSettings::default(),
+            sessions: SessionSettings::default(),
             risk: Arc::new(DefaultRiskEngine::default()),
             offload: Arc::new(Inline),
             breached: None,
@@ -157,6 +158,7 @@ pub struct IdentityBuilder<S> {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     signin: SigninSettings,
+    sessions: SessionSettings,
     risk: Arc<dyn RiskEngine>,
     offload: Arc<dyn Offload>,
     breached: Option<Arc<dyn BreachedPasswords>>,
@@ -220,6 +222,12 @@ impl<S> IdentityBuilder<S> {
         self
     }
 
+    /// Session settings. Defaults to [`SessionSettings::default`].
+    pub fn session_settings(mut self, settings: SessionSettings) -> Self {
+        self.sessions = settings;
+        self
+    }
+
     /// The risk engine sign-in and unregistering consult. Defaults to
     /// [`DefaultRiskEngine`].
     pub fn risk_engine(mut self, engine: impl RiskEngine) -> Self {
@@ -253,6 +261,7 @@ impl<S> IdentityBuilder<S> {
             clock: self.clock,
             mailer: self.mailer,
             signin: self.signin,
+            sessions: self.sessions,
             risk: self.risk,
             offload: self.offload,
             breached: self.breached,
@@ -274,6 +283,7 @@ impl<S: Store> IdentityBuilder<S> {
         self.lifetimes.check()?;
         self.tokens.check(&self.lifetimes)?;
         self.signin.validate()?;
+        self.sessions.validate()?;
         let signin_keys = self
             .key_encryption_key
             .as_ref()
@@ -302,6 +312,7 @@ impl<S: Store> IdentityBuilder<S> {
                     tokens: self.tokens.clone(),
                     audience,
                     signin: self.signin,
+                    sessions: self.sessions,
                 },
                 clock: self.clock,
                 store: self.store,

@@ -60,6 +60,7 @@ pub mod model;
 pub mod protocol;
 pub mod risk;
 pub mod secret;
+pub mod sessions;
 pub mod signin;
 pub mod store;
 pub mod tokens;

@@ -8,8 +8,10 @@ use crate::model::fields::{HttpUrl, Name};
 use crate::error::ConfigError;
 use crate::model::ids::Environment;
 
+mod session;
 mod signin;
 
+pub use session::{SessionLimit, SessionSettings};
 pub use signin::{LockoutPolicy, SigninSettings};
 
 /// How long things live. Every field is checked against its bounds at build time.
@@ -215,6 +217,7 @@ pub struct Config {
     pub(crate) tokens: TokenSettings,
     pub(crate) audience: String,
     pub(crate) signin: SigninSettings,
+    pub(crate) sessions: SessionSettings,
 }
 
 impl Config {
@@ -246,6 +249,11 @@ impl Config {
     /// The sign-in settings.
     pub fn signin(&self) -> &SigninSettings {
         &self.signin
+    }
+
+    /// The session settings.
+    pub fn sessions(&self) -> &SessionSettings {
+        &self.sessions
     }
 
     /// The `aud` of access tokens.

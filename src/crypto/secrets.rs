@@ -14,6 +14,7 @@ pub(crate) struct SigninKeys {
     email_codes: hmac::Key,
     recovery_codes: hmac::Key,
     signals: hmac::Key,
+    session_tokens: hmac::Key,
     totp: LessSafeKey,
 }
 
@@ -31,6 +32,7 @@ impl SigninKeys {
                 &kek.derive(b"idcore signin recovery code"),
             ),
             signals: hmac::Key::new(hmac::HMAC_SHA256, &kek.derive(b"idcore signin signals")),
+            session_tokens: hmac::Key::new(hmac::HMAC_SHA256, &kek.derive(b"idcore session token")),
             totp: LessSafeKey::new(totp),
         })
     }
@@ -48,6 +50,12 @@ impl SigninKeys {
     /// The keyed digest of a device fingerprint or a client address for one user.
     pub(crate) fn signal(&self, parts: &[&[u8]]) -> Digest {
         mac(&self.signals, parts)
+    }
+
+    /// The 256 bits a session token is made of: a keyed function of the session's environment,
+    /// id and nonce, so the token can be given again on reuse without ever being stored.
+    pub(crate) fn session_token(&self, parts: &[&[u8]]) -> Digest {
+        mac(&self.session_tokens, parts)
     }
 
     /// Seals a TOTP secret, bound to `aad` (environment, organization, user).

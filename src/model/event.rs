@@ -119,6 +119,28 @@ impl EventCode {
     /// A user deletion was refused (details: `reason`, `requested_by`).
     pub const USER_DELETION_REFUSED: Self = Self::constant("USER_DELETION_REFUSED");
 
+    /// A session was opened (details: `session_id`, `how` = `password` or `trusted`,
+    /// `factors`: the bound factor names).
+    pub const SESSION_CREATED: Self = Self::constant("SESSION_CREATED");
+    /// An authentication found an ongoing session with the same user and factors, and answered
+    /// it (details: `session_id`).
+    pub const SESSION_REUSED: Self = Self::constant("SESSION_REUSED");
+    /// A session was presented with validation factors that do not match its own, and was
+    /// refused (details: `session_id`, `reason`, `factor`).
+    pub const SESSION_FACTORS_MISMATCH: Self = Self::constant("SESSION_FACTORS_MISMATCH");
+    /// A session was ended (details: `session_id`, `how`: `invalidated`, `by_user`).
+    pub const SESSION_INVALIDATED: Self = Self::constant("SESSION_INVALIDATED");
+    /// Every session of a user was ended but one (details: `count`, `except`).
+    pub const SESSIONS_ENDED: Self = Self::constant("SESSIONS_ENDED");
+    /// A user's oldest session was ended to make room under the session limit (details:
+    /// `session_id`).
+    pub const SESSION_EVICTED: Self = Self::constant("SESSION_EVICTED");
+    /// A new session was refused: the user holds the most the limit allows (details: `limit`).
+    pub const SESSION_LIMIT_REACHED: Self = Self::constant("SESSION_LIMIT_REACHED");
+    /// An account owner deleted every token of a user (apstrata DeleteToken; details:
+    /// `requested_by`).
+    pub const USER_TOKENS_DELETED: Self = Self::constant("USER_TOKENS_DELETED");
+
     const fn constant(code: &'static str) -> Self {
         Self(Cow::Borrowed(code))
     }

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::error::{Error, FieldProblem};
+use crate::error::{ConfigError, Error, FieldProblem};
 use crate::secret::Digest;
 
 /// The longest factor name, in characters.
@@ -77,6 +77,17 @@ impl ValidationFactors {
             }
         }
         Ok(Self(map))
+    }
+
+    /// Factors as a store holds them (checked when the session was opened); a repeated name
+    /// keeps its last value.
+    pub fn from_stored(factors: &[ValidationFactor]) -> Self {
+        Self(
+            factors
+                .iter()
+                .map(|f| (f.name.clone(), f.value.clone()))
+                .collect(),
+        )
     }
 
     /// The value of one factor.
@@ -217,6 +228,32 @@ pub enum FactorMismatch {
 }
 
 impl FactorPolicy {
+    /// Checks the policy: prefix lengths within their family (IPv4 0–32, IPv6 0–128) and
+    /// required names valid factor names.
+    ///
+    /// # Errors
+    /// [`ConfigError::Inconsistent`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for rule in self.rules.values() {
+            if let FactorMatch::IpPrefix { v4, v6 } = *rule
+                && (v4 > 32 || v6 > 128)
+            {
+                return Err(ConfigError::Inconsistent(
+                    "a factor's IP prefix must be 0 to 32 bits (IPv4) and 0 to 128 bits (IPv6)",
+                ));
+            }
+        }
+        let names = self.rules.keys().chain(self.required.iter().flatten());
+        for name in names {
+            if check_text(name, FACTOR_NAME_MAX).is_err() {
+                return Err(ConfigError::Inconsistent(
+                    "a factor name must be 1 to 64 characters without control characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn rule(&self, name: &str) -> FactorMatch {
         self.rules.get(name).copied().unwrap_or(FactorMatch::Exact)
     }

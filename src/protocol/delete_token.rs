@@ -21,6 +21,10 @@
 
 use serde::Serialize;
 
+use crate::identity::Identity;
+use crate::model::ids::OrgDomain;
+use crate::store::Store;
+
 /// The most users one owner request may name.
 pub const USER_LIST_MAX: usize = 100;
 
@@ -244,6 +248,48 @@ impl Envelope {
                     error_detail,
                 },
             },
+        }
+    }
+}
+
+impl DeleteToken {
+    /// Carries out a checked request in an organization: a user's own token (its session) is
+    /// ended, or every token of each listed user is deleted, in list order. `requested_by`
+    /// names the owner's key for the audit log.
+    ///
+    /// A listed login that names nobody is skipped (it holds no token). A user whose deletion
+    /// fails stops the request with `INTERNAL_ERROR` naming that user: the users before it are
+    /// done, that user is as it was (nothing half-deleted), and sending the request again
+    /// completes it.
+    ///
+    /// # Errors
+    /// `INVALID_TOKEN` when a user's token is not a live session of that user;
+    /// `INTERNAL_ERROR` as above (also when a user's own token could not be ended).
+    pub async fn execute<S: Store>(
+        &self,
+        identity: &Identity<S>,
+        org: &OrgDomain,
+        requested_by: &str,
+    ) -> Result<(), DeleteTokenError> {
+        let sessions = identity.sessions(org);
+        match self {
+            Self::Own { user, token } => match sessions.end_own(user, token).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(DeleteTokenError::InvalidToken),
+                Err(_) => Err(DeleteTokenError::Internal(user.clone())),
+            },
+            Self::ForUsers(users) => {
+                for user in users {
+                    if sessions
+                        .delete_user_tokens(user, requested_by)
+                        .await
+                        .is_err()
+                    {
+                        return Err(DeleteTokenError::Internal(user.clone()));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -17,6 +17,7 @@
 //! [`unregister`] maps the seed-004 "User Unregister" request and answer; [`delete_token`]
 //! checks the seed-003 `DeleteToken` request and writes its answer envelope.
 
+pub mod crowd;
 pub mod delete_token;
 pub mod unregister;
 

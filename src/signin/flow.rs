@@ -4,15 +4,16 @@
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::crypto::password::Verification;
+use crate::crypto::password::{Password, Verification};
 use crate::crypto::pkce::CodeChallenge;
 use crate::error::Resource;
-use crate::model::event::EventCode;
+use crate::model::event::{EventCode, NewEvent};
+use crate::model::ids::ClientId;
 use crate::model::ids::new_v7;
 use crate::model::user::User;
 use crate::risk::{RequestContext, RiskAction, RiskDecision};
 use crate::secret::Secret;
-use crate::store::{AccountStatus, Key, OneTimeEntry, Store, StoreError, Take};
+use crate::store::{AccountStatus, CredentialRecord, Key, OneTimeEntry, Store, StoreError, Take};
 use crate::tokens::CodeRequest;
 
 use super::service::*;
@@ -51,13 +52,66 @@ impl<'a, S: Store> SignIn<'a, S> {
         self.check_client(&request.authorization).await?;
         let now = self.identity.now();
         let client = Some(request.authorization.client_id);
-        let account = self.account_by_login(&request.login).await?;
+        let (user, creds, decision) = self
+            .check_password(
+                &request.login,
+                &request.password,
+                client,
+                &request.context,
+                now,
+            )
+            .await?;
+        let a = &request.authorization;
+        let flow = Flow::SignIn {
+            client_id: a.client_id,
+            redirect_uri: a.redirect_uri.clone(),
+            code_challenge: a.code_challenge.as_str().to_owned(),
+            nonce: a.nonce.clone(),
+            state: a.state.clone(),
+            scope: a.scope.clone(),
+        };
+        let factors = required_factors(decision, creds.totp.is_some(), true);
+        let payload = PendingPayload {
+            flow,
+            flow_id: new_v7(now),
+            org: self.org.clone(),
+            user_id: user.id,
+            auth_time: now.unix_timestamp(),
+            amr: vec!["pwd".to_owned()],
+            remaining: factors,
+            decision,
+            expires_at: (now + self.settings().pending_lifetime).unix_timestamp(),
+        };
+        if payload.remaining.is_empty() {
+            return self
+                .finish_sign_in(payload, &user, &request.context, now)
+                .await;
+        }
+        self.pend(payload, &user, now)
+            .await
+            .map(SignInStep::FactorRequired)
+    }
+
+    /// The credential part of every sign-in path (a sign-in for a code, a session): the user
+    /// (or unknown login) and client address reserve one failed attempt, refused at once when
+    /// locked; the password is verified (a dummy hash for an unknown login); a hash with old
+    /// parameters is replaced; a disabled or unverified account is refused; the risk engine
+    /// decides, and a decline is refused. Answers the user, its credentials and the decision.
+    pub(super) async fn check_password(
+        &self,
+        login: &str,
+        password: &Password,
+        client: Option<ClientId>,
+        context: &RequestContext,
+        now: OffsetDateTime,
+    ) -> Result<(User, CredentialRecord, RiskDecision), Error> {
+        let account = self.account_by_login(login).await?;
         let subject = match &account {
             Some((user, _)) => Subject::User(user.id),
-            None => Subject::Unknown(self.login_key(&request.login.trim().to_lowercase())?),
+            None => Subject::Unknown(self.login_key(&login.trim().to_lowercase())?),
         };
         let user = account.as_ref().map(|(u, _)| u);
-        let guard = match self.reserve(subject, &request.context, now).await? {
+        let guard = match self.reserve(subject, context, now).await? {
             Reserved::Held(g) => g,
             Reserved::Locked(why) => {
                 return Err(self
@@ -65,7 +119,7 @@ impl<'a, S: Store> SignIn<'a, S> {
                     .await);
             }
         };
-        if request.password.chars() > self.settings().password.max_length {
+        if password.chars() > self.settings().password.max_length {
             // No password this long was ever accepted: refuse without hashing it (the answer
             // depends only on the input's length, never on the account).
             return Err(self
@@ -82,7 +136,7 @@ impl<'a, S: Store> SignIn<'a, S> {
         // A hashing offload that fails evaluated nothing: the reservations are given back.
         let Some((user, creds)) = account else {
             let ((), guard) = self
-                .unless_failed(self.dummy(&request.password).await, guard, now)
+                .unless_failed(self.dummy(password).await, guard, now)
                 .await?;
             return Err(self
                 .failed(
@@ -97,12 +151,12 @@ impl<'a, S: Store> SignIn<'a, S> {
         };
         let (verification, guard) = match creds.password_hash.clone() {
             Some(phc) => {
-                self.unless_failed(self.verify(phc, &request.password).await, guard, now)
+                self.unless_failed(self.verify(phc, password).await, guard, now)
                     .await?
             }
             None => {
                 let ((), guard) = self
-                    .unless_failed(self.dummy(&request.password).await, guard, now)
+                    .unless_failed(self.dummy(password).await, guard, now)
                     .await?;
                 (Err("no password set"), guard)
             }
@@ -110,7 +164,7 @@ impl<'a, S: Store> SignIn<'a, S> {
         match verification {
             Ok(Verification::Match) => {}
             Ok(Verification::MatchNeedsRehash) => {
-                self.rehash(&user, &request.password, now).await;
+                self.rehash(&user, password, now).await;
             }
             Ok(Verification::Mismatch) | Err(_) => {
                 let why = verification.err().unwrap_or("wrong password");
@@ -131,9 +185,8 @@ impl<'a, S: Store> SignIn<'a, S> {
             // for a correct password.
             self.release(guard, now).await?;
             self.audit_required(
-                self.event(EventCode::SIGN_IN_FAILED, now)
+                with_client(self.event(EventCode::SIGN_IN_FAILED, now), client)
                     .user(user.id, &user.profile.email)
-                    .client(request.authorization.client_id)
                     .detail("reason", "user disabled"),
             )
             .await?;
@@ -142,16 +195,15 @@ impl<'a, S: Store> SignIn<'a, S> {
         if creds.status == AccountStatus::Unverified {
             self.release(guard, now).await?;
             self.audit_required(
-                self.event(EventCode::SIGN_IN_FAILED, now)
+                with_client(self.event(EventCode::SIGN_IN_FAILED, now), client)
                     .user(user.id, &user.profile.email)
-                    .client(request.authorization.client_id)
                     .detail("reason", "e-mail address not verified"),
             )
             .await?;
             return Err(Error::EmailNotVerified);
         }
         let assessment = self
-            .assess(RiskAction::SignIn, &user, &creds, &request.context)
+            .assess(RiskAction::SignIn, &user, &creds, context)
             .await;
         self.release(guard, now).await?;
         let assessment = match assessment {
@@ -183,35 +235,7 @@ impl<'a, S: Store> SignIn<'a, S> {
                 )
                 .await);
         }
-        let a = &request.authorization;
-        let flow = Flow::SignIn {
-            client_id: a.client_id,
-            redirect_uri: a.redirect_uri.clone(),
-            code_challenge: a.code_challenge.as_str().to_owned(),
-            nonce: a.nonce.clone(),
-            state: a.state.clone(),
-            scope: a.scope.clone(),
-        };
-        let factors = required_factors(assessment.decision, creds.totp.is_some(), true);
-        let payload = PendingPayload {
-            flow,
-            flow_id: new_v7(now),
-            org: self.org.clone(),
-            user_id: user.id,
-            auth_time: now.unix_timestamp(),
-            amr: vec!["pwd".to_owned()],
-            remaining: factors,
-            decision: assessment.decision,
-            expires_at: (now + self.settings().pending_lifetime).unix_timestamp(),
-        };
-        if payload.remaining.is_empty() {
-            return self
-                .finish_sign_in(payload, &user, &request.context, now)
-                .await;
-        }
-        self.pend(payload, &user, now)
-            .await
-            .map(SignInStep::FactorRequired)
+        Ok((user, creds, assessment.decision))
     }
 
     /// Continues a pending sign-in with one factor. Wrong factors count toward the lockout;
@@ -338,6 +362,7 @@ impl<'a, S: Store> SignIn<'a, S> {
         let (kind, client) = match &payload.flow {
             Flow::SignIn { client_id, .. } => (FlowKind::SignIn, Some(*client_id)),
             Flow::Unregister { .. } => (FlowKind::Unregister, None),
+            Flow::Session { client_id, .. } => (FlowKind::Session, *client_id),
         };
         if kind != expected {
             // Checked before any factor: a pending entry of the other flow is never spent here.
@@ -536,5 +561,13 @@ impl<'a, S: Store> SignIn<'a, S> {
             Err(StoreError::NotFound) => Err(Error::NotFound(Resource::User)),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The event with its client, when there is one.
+pub(super) fn with_client(event: NewEvent, client: Option<ClientId>) -> NewEvent {
+    match client {
+        Some(c) => event.client(c),
+        None => event,
     }
 }

@@ -63,6 +63,7 @@ mod factors;
 mod flow;
 mod guards;
 mod service;
+mod session;
 mod signup;
 mod types;
 mod unregister;
@@ -71,6 +72,7 @@ pub use crate::crypto::{password, totp};
 
 pub(crate) use crate::crypto::secrets::SigninKeys;
 pub use service::SignIn;
+pub(crate) use session::{SessionBinding, SessionSignIn, SessionSignInStep};
 pub use types::{
     Authorization, Authorized, Factor, FactorKind, PendingSignIn, RecoveryCodes, SignInRequest,
     SignInStep, SignUp, TotpEnrolment, UnregisterOutcome, UnregisterRequest,

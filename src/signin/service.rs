@@ -251,6 +251,7 @@ pub(super) fn flow_name(flow: &Flow) -> &'static str {
     match flow {
         Flow::SignIn { .. } => "sign_in",
         Flow::Unregister { .. } => "unregister",
+        Flow::Session { .. } => "session",
     }
 }
 

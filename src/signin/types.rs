@@ -12,6 +12,7 @@ use crate::crypto::password::Password;
 use crate::crypto::pkce::CodeChallenge;
 use crate::error::FieldProblem;
 use crate::model::ids::{ClientId, OrgDomain, UserId};
+use crate::model::session::ValidationFactor;
 use crate::model::user::NewUser;
 use crate::risk::{RequestContext, RiskDecision};
 use crate::secret::Secret;
@@ -292,6 +293,7 @@ impl UnregisterOutcome {
 pub(super) enum FlowKind {
     SignIn,
     Unregister,
+    Session,
 }
 
 /// What a pending entry continues.
@@ -308,6 +310,12 @@ pub(super) enum Flow {
     Unregister {
         requested_by: String,
         reason: String,
+    },
+    /// A Crowd-style session: what it will be bound to once every factor passed.
+    Session {
+        client_id: Option<ClientId>,
+        factors: Vec<ValidationFactor>,
+        duration_secs: Option<i64>,
     },
 }
 

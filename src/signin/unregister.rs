@@ -113,7 +113,7 @@ impl<'a, S: Store> SignIn<'a, S> {
                     self.erase(&done.1, &requested_by, &reason, now).await?;
                     Ok(UnregisterOutcome::Unregistered)
                 }
-                Flow::SignIn { .. } => Err(Error::InvalidCode),
+                Flow::SignIn { .. } | Flow::Session { .. } => Err(Error::InvalidCode),
             },
             Ok(Progress::More(p)) => Ok(UnregisterOutcome::Challenged(p)),
             Err(Error::SignInFailed) => Err(Error::InvalidCode),

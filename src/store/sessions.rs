@@ -5,10 +5,19 @@ use std::future::Future;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Key;
 use crate::error::StoreError;
 use crate::model::ids::{Environment, OrgDomain, UserId};
 use crate::model::session::ValidationFactor;
 use crate::secret::Digest;
+
+/// The counted set of a user's sessions (members: session ids), which the session limit uses.
+pub fn user_session_set(org: &OrgDomain, user_id: UserId) -> Key {
+    Key::new(
+        "user_sessions",
+        &[org.as_str(), &user_id.as_uuid().to_string()],
+    )
+}
 
 /// A session, as stored.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -29,6 +38,10 @@ pub struct SessionRecord {
     pub reuse_key: Digest,
     /// The validation factors the session is bound to, sorted by name.
     pub factors: Vec<ValidationFactor>,
+    /// How the user authenticated (RFC 8176 `amr` values: `pwd`, `otp`, `mfa` …), for the ID
+    /// tokens of codes obtained with the session; empty for a session a trusted application
+    /// opened for a user it had authenticated itself.
+    pub amr: Vec<String>,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it was last validated (`created_at` until then).

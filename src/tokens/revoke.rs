@@ -10,6 +10,7 @@ use crate::model::event::{EventCode, NewEvent};
 use crate::model::ids::{ClientId, OrgDomain, UserId};
 use crate::model::organization::Organization;
 use crate::secret::Secret;
+use crate::store::sessions::user_session_set;
 use crate::store::tokens::Revocation;
 use crate::store::{FamilyId, Store};
 
@@ -108,7 +109,8 @@ impl<'a, S: Store> Tokens<'a, S> {
         .await
     }
 
-    /// Revokes every token of a user (used by global sign-out, password change and deletion).
+    /// Revokes every token of a user and ends its sessions (used by global sign-out, password
+    /// change, disabling and deletion).
     pub(crate) async fn revoke_user(
         &self,
         org: &OrgDomain,
@@ -116,9 +118,17 @@ impl<'a, S: Store> Tokens<'a, S> {
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         let not_before = next_second(now);
-        self.identity
-            .store()
+        let store = self.identity.store();
+        store
             .revoke_user_refresh_tokens(self.env(), org, user_id, now)
+            .await?;
+        // Every SSO session of the user ends with its tokens (SECURITY 30), and its seats in
+        // the session limit with them.
+        store
+            .end_user_sessions(self.env(), org, user_id, None)
+            .await?;
+        store
+            .clear(self.env(), &user_session_set(org, user_id), now)
             .await?;
         self.record(&Revocation::User {
             org: org.clone(),

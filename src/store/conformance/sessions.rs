@@ -25,6 +25,7 @@ pub fn session_record(
             name: "remote_address".into(),
             value: "203.0.113.7".into(),
         }],
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
         created_at: at(created),
         validated_at: at(created),
         idle_expires_at: at(idle),

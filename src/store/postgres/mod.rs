@@ -181,6 +181,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("migrations/0010_sessions.sql"),
     },
+    Migration {
+        version: 11,
+        name: "session_amr",
+        sql: include_str!("migrations/0011_session_amr.sql"),
+    },
 ];
 
 struct Migration {

@@ -16,7 +16,7 @@ use crate::secret::Digest;
 use crate::store::StoreError;
 use crate::store::sessions::{Opened, SessionRecord, SessionStore};
 
-const COLUMNS: &str = "id, org, user_id, token_digest, token_nonce, reuse_key, factors, \
+const COLUMNS: &str = "id, org, user_id, token_digest, token_nonce, reuse_key, factors, amr, \
                        created_at, validated_at, idle_expires_at, absolute_expires_at";
 
 const LIVE: &str = "idle_expires_at > $3 AND absolute_expires_at > $3";
@@ -25,6 +25,8 @@ fn session(row: &Row) -> Result<SessionRecord, StoreError> {
     let factors: &str = rows::get(row, "factors")?;
     let factors: Vec<ValidationFactor> =
         serde_json::from_str(factors).map_err(|e| rows::bad("factors", e))?;
+    let amr: &str = rows::get(row, "amr")?;
+    let amr: Vec<String> = serde_json::from_str(amr).map_err(|e| rows::bad("amr", e))?;
     let org: &str = rows::get(row, "org")?;
     Ok(SessionRecord {
         id: rows::get(row, "id")?,
@@ -34,6 +36,7 @@ fn session(row: &Row) -> Result<SessionRecord, StoreError> {
         token_nonce: rows::get(row, "token_nonce")?,
         reuse_key: rows::digest(row, "reuse_key")?,
         factors,
+        amr,
         created_at: rows::get(row, "created_at")?,
         validated_at: rows::get(row, "validated_at")?,
         idle_expires_at: rows::get(row, "idle_expires_at")?,
@@ -50,6 +53,7 @@ impl PostgresStore {
         factors: &str,
         now: OffsetDateTime,
     ) -> Result<Opened, StoreError> {
+        let amr = serde_json::to_string(&r.amr).map_err(StoreError::backend)?;
         let (reuse, digest) = (&r.reuse_key.as_bytes()[..], &r.token_digest.as_bytes()[..]);
         let user = r.user_id.as_uuid();
         let mut client = self.client().await?;
@@ -61,10 +65,10 @@ impl PostgresStore {
         execute(&tx, &expired, &[&env, &reuse, &now]).await?;
         let insert = self.sql(&format!(
             "INSERT INTO {{schema}}.sessions (env, {COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT ON CONSTRAINT sessions_reuse_key DO NOTHING"
         ));
-        let params: [&(dyn ToSql + Sync); 12] = [
+        let params: [&(dyn ToSql + Sync); 13] = [
             &env,
             &r.id,
             &r.org.as_str(),
@@ -73,6 +77,7 @@ impl PostgresStore {
             &r.token_nonce,
             &reuse,
             &factors,
+            &amr,
             &r.created_at,
             &r.validated_at,
             &r.idle_expires_at,

@@ -152,6 +152,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("migrations/0008_sessions.sql"),
     },
+    Migration {
+        version: 9,
+        name: "session_amr",
+        sql: include_str!("migrations/0009_session_amr.sql"),
+    },
 ];
 
 struct Migration {

@@ -15,7 +15,7 @@ use crate::secret::Digest;
 use crate::store::StoreError;
 use crate::store::sessions::{Opened, SessionRecord, SessionStore};
 
-const COLUMNS: &str = "id, org, user_id, token_digest, token_nonce, reuse_key, factors, \
+const COLUMNS: &str = "id, org, user_id, token_digest, token_nonce, reuse_key, factors, amr, \
                        created_at, validated_at, idle_expires_at, absolute_expires_at";
 
 fn session(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
@@ -29,6 +29,7 @@ fn session(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
         token_nonce: rows::bytes(row, "token_nonce")?.to_vec(),
         reuse_key: rows::digest(row, "reuse_key")?,
         factors,
+        amr: serde_json::from_str(rows::str(row, "amr")?).map_err(|e| rows::bad("amr", e))?,
         created_at: rows::instant(row, "created_at")?,
         validated_at: rows::instant(row, "validated_at")?,
         idle_expires_at: rows::instant(row, "idle_expires_at")?,
@@ -38,6 +39,7 @@ fn session(row: &Row<'_>) -> Result<SessionRecord, StoreError> {
 
 fn values(env: Environment, r: &SessionRecord) -> Result<Vec<Value>, StoreError> {
     let factors = serde_json::to_string(&r.factors).map_err(StoreError::backend)?;
+    let amr = serde_json::to_string(&r.amr).map_err(StoreError::backend)?;
     Ok(vec![
         text(env_str(env)),
         uuid(r.id),
@@ -47,6 +49,7 @@ fn values(env: Environment, r: &SessionRecord) -> Result<Vec<Value>, StoreError>
         blob(&r.token_nonce),
         blob(r.reuse_key.as_bytes()),
         Value::Text(factors),
+        Value::Text(amr),
         at(r.created_at)?,
         at(r.validated_at)?,
         at(r.idle_expires_at)?,
@@ -86,7 +89,7 @@ impl SessionStore for SqliteStore {
                 tx,
                 &format!(
                     "INSERT INTO sessions (env, {COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ),
                 &params,
             )?;
