@@ -97,6 +97,7 @@ fn reconfigured(f: &Fx, settings: SessionSettings) -> Fx {
         identity: idcore::Identity::builder()
             .issuer("https://auth.example.com")
             .clock(f.clock.clone())
+            .mailer(f.outbox.clone())
             .key_encryption_key(idcore::tokens::keys::EncryptionKey::from_bytes(&[7; 32]).unwrap())
             .signin_settings(support::settings())
             .session_settings(settings)
