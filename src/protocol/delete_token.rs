@@ -85,8 +85,8 @@ pub enum DeleteTokenError {
     /// `INVALID_TOKEN`: no such token (the token itself is never echoed).
     #[error("Could not find the token")]
     InvalidToken,
-    /// `INTERNAL_ERROR`: a user's tokens could not all be deleted (nothing of that user was
-    /// half-deleted; the users before it in the list were).
+    /// `INTERNAL_ERROR`: a user's tokens could not all be deleted (the users before it in the
+    /// list were; sending the request again completes that user).
     #[error("Failed to update user {0}")]
     Internal(String),
     /// `USERLIST_REQUIRED`.
@@ -259,8 +259,9 @@ impl DeleteToken {
     ///
     /// A listed login that names nobody is skipped (it holds no token). A user whose deletion
     /// fails stops the request with `INTERNAL_ERROR` naming that user: the users before it are
-    /// done, that user is as it was (nothing half-deleted), and sending the request again
-    /// completes it.
+    /// done, the users after it untouched, and that user's revocations (refresh tokens, then
+    /// sessions, then access and ID tokens — each idempotent) may have begun but never grant
+    /// anything; sending the request again completes them.
     ///
     /// # Errors
     /// `INVALID_TOKEN` when a user's token is not a live session of that user;
