@@ -346,7 +346,7 @@ pub struct Link {
 pub struct SessionUserWire {
     /// Always null.
     pub link: Option<Link>,
-    /// The user name the session was opened with.
+    /// The user's name: its preferred username, or else its e-mail address.
     pub name: String,
     /// The given name.
     #[serde(rename = "firstName")]

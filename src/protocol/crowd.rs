@@ -17,11 +17,14 @@
 //! |---|---|---|
 //! | [`Error::SignInFailed`] | `INVALID_USER_AUTHENTICATION` | 401 |
 //! | [`Error::InvalidSession`] | `INVALID_SSO_TOKEN` | 404 |
-//! | [`Error::Forbidden`] (a disabled user), [`Error::SessionLimitReached`] | `INACTIVE_ACCOUNT` / `PERMISSION_DENIED` | 403 |
-//! | [`Error::EmailNotVerified`] | `EXPIRED_CREDENTIAL` | 403 |
+//! | [`Error::Forbidden`] (a disabled user), [`Error::EmailNotVerified`] | `INACTIVE_ACCOUNT` | 403 |
+//! | `validate-password=false` from an application that is not trusted | `APPLICATION_PERMISSION_DENIED` | 403 |
+//! | [`Error::SessionLimitReached`] | `OPERATION_FAILED` | 403 |
 //! | [`Error::NotFound`] of a user | `USER_NOT_FOUND` | 404 |
 //! | [`Error::InvalidField`], [`Error::InvalidRequest`] | `ILLEGAL_ARGUMENT` | 400 |
 //! | anything else | `OPERATION_FAILED` | the error's own status |
+//!
+//! Crowd's `EXPIRED_CREDENTIAL` has no cause in idcore: passwords do not expire.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,9 +79,13 @@ impl CrowdResponse {
     /// The Crowd answer of an idcore error.
     pub fn error(error: &Error) -> Self {
         let (status, reason) = reason_of(error);
+        Self::reason(status, reason, &error.to_string())
+    }
+
+    fn reason(status: u16, reason: &str, message: &str) -> Self {
         let body = serde_json::to_value(CrowdError {
             reason: reason.to_owned(),
-            message: error.to_string(),
+            message: message.to_owned(),
         })
         .unwrap_or(Value::Null);
         Self {
@@ -93,9 +100,8 @@ pub fn reason_of(error: &Error) -> (u16, &'static str) {
     match error {
         Error::SignInFailed => (401, "INVALID_USER_AUTHENTICATION"),
         Error::InvalidSession => (404, "INVALID_SSO_TOKEN"),
-        Error::Forbidden(_) => (403, "INACTIVE_ACCOUNT"),
-        Error::SessionLimitReached => (403, "PERMISSION_DENIED"),
-        Error::EmailNotVerified => (403, "EXPIRED_CREDENTIAL"),
+        Error::Forbidden(_) | Error::EmailNotVerified => (403, "INACTIVE_ACCOUNT"),
+        Error::SessionLimitReached => (403, "OPERATION_FAILED"),
         Error::NotFound(Resource::User) => (404, "USER_NOT_FOUND"),
         Error::InvalidField { .. } | Error::InvalidRequest(_) => (400, "ILLEGAL_ARGUMENT"),
         other => (other.http_status(), "OPERATION_FAILED"),
@@ -167,6 +173,18 @@ pub enum Authenticated {
     FactorRequired(PendingSignIn),
 }
 
+/// Why `POST /session` was refused.
+enum Refusal {
+    Error(Error),
+    NotTrusted,
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
 fn factors(wire: FactorsWire) -> Result<ValidationFactors, Error> {
     ValidationFactors::parse(wire.validation_factor)
 }
@@ -191,9 +209,9 @@ pub async fn authenticate<S: Store>(
             .map_err(|_| Error::InvalidRequest("the body is not a Crowd authentication request"))?;
         let bound = factors(wire.validation_factors)?;
         if query.validate_password == Some(false) {
-            let trusted = trusted.ok_or(Error::Forbidden(
-                "the application may not open sessions without a password",
-            ))?;
+            let Some(trusted) = trusted else {
+                return Err(Refusal::NotTrusted);
+            };
             let session = sessions
                 .open_trusted(trusted, &wire.user_name, bound, duration(query))
                 .await?;
@@ -202,7 +220,7 @@ pub async fn authenticate<S: Store>(
         let password = wire
             .password
             .ok_or(Error::InvalidRequest("the password is required"))?;
-        sessions
+        Ok(sessions
             .authenticate(Authenticate {
                 login: wire.user_name,
                 password: Password::new(password),
@@ -210,7 +228,7 @@ pub async fn authenticate<S: Store>(
                 duration: duration(query),
                 context,
             })
-            .await
+            .await?)
     }
     .await;
     match answer {
@@ -218,7 +236,12 @@ pub async fn authenticate<S: Store>(
             Authenticated::Response(CrowdResponse::session(201, &session, base_url))
         }
         Ok(SessionStep::FactorRequired(pending)) => Authenticated::FactorRequired(pending),
-        Err(e) => Authenticated::Response(CrowdResponse::error(&e)),
+        Err(Refusal::Error(e)) => Authenticated::Response(CrowdResponse::error(&e)),
+        Err(Refusal::NotTrusted) => Authenticated::Response(CrowdResponse::reason(
+            403,
+            "APPLICATION_PERMISSION_DENIED",
+            "the application may not open sessions without a password",
+        )),
     }
 }
 
