@@ -1,13 +1,18 @@
 //! The main job of idcore, on the embedded in-memory store:
 //! an organization, an application and a user; lists; the audit log; sign-up with an e-mail
-//! code and an authenticator app; sign-in with password + TOTP; the code → tokens path.
+//! code and an authenticator app; sign-in with password + TOTP; the code → tokens path;
+//! Crowd-style SSO sessions (reuse, validation factors, single sign-on, ending all but one)
+//! and apstrata token deletion for a user list.
 //!
 //! Run it with `cargo run --example quickstart`.
 
 use idcore::audit::{EventCode, EventQuery};
 use idcore::directory::Address;
+use idcore::directory::OrgDomain;
 use idcore::mail::MemoryOutbox;
+use idcore::protocol::delete_token::{Caller, DeleteToken, Envelope, Transport};
 use idcore::risk::RequestContext;
+use idcore::sessions::{Authenticate, SessionStep, ValidationFactor, ValidationFactors};
 use idcore::signin::password::Password;
 use idcore::signin::{Authorization, Factor, SignInRequest, SignInStep, SignUp};
 use idcore::tokens::ClientAuth;
@@ -367,7 +372,149 @@ async fn main() -> Result<(), idcore::Error> {
         jwks["keys"].as_array().map_or(0, Vec::len),
         jwks["keys"][0]["kid"]
     );
+
+    sessions(&identity, &outbox, &org.domain, authorization).await
+}
+
+/// 9. Crowd-style SSO sessions (seed 002) and token deletion (seed 003).
+async fn sessions(
+    identity: &Identity<MemoryStore>,
+    outbox: &MemoryOutbox,
+    org: &OrgDomain,
+    authorization: Authorization,
+) -> Result<(), idcore::Error> {
+    let signin = identity.signin(org);
+    let password = Password::new("summertime, 1969 take");
+    let sam = signin
+        .sign_up(SignUp::new(
+            NewUser::new("sam@example.com")?,
+            password.clone(),
+        ))
+        .await?;
+    let mail = outbox
+        .last_to(&sam.profile.email)
+        .ok_or(idcore::Error::ApiMisuse("no verification mail"))?;
+    signin
+        .confirm_email(
+            "sam@example.com",
+            &digits_after("code is ", &mail.body),
+            &RequestContext::new(),
+        )
+        .await?;
+
+    // A session is bound to the validation factors of the device that opened it.
+    let laptop = factors(&[
+        ("remote_address", "192.0.2.10"),
+        ("User-Agent", "Firefox/133"),
+    ])?;
+    let phone = factors(&[
+        ("remote_address", "2001:db8:7:1::5"),
+        ("User-Agent", "Safari/18"),
+    ])?;
+    let sessions = identity.sessions(org);
+    let open = |bound: &ValidationFactors| Authenticate {
+        login: "sam@example.com".to_owned(),
+        password: password.clone(),
+        factors: bound.clone(),
+        duration: Some(time::Duration::hours(8)), // capped by the default timeout (30 min)
+        context: RequestContext::new(),
+    };
+    let SessionStep::Opened(session) = sessions.authenticate(open(&laptop)).await? else {
+        return Err(idcore::Error::ApiMisuse("sam has no second factor"));
+    };
+    println!(
+        "
+opened a session for {} ({}-character token, stored only as a digest), expires in {} min",
+        session.user.profile.email,
+        session.token.expose().len(),
+        (session.expires_at - session.created_at).whole_minutes()
+    );
+    let SessionStep::Opened(again) = sessions.authenticate(open(&laptop)).await? else {
+        return Err(idcore::Error::ApiMisuse("sam has no second factor"));
+    };
+    println!(
+        "authenticating again from the same device reuses it: reused={} same token={}",
+        again.reused,
+        again.token.expose() == session.token.expose()
+    );
+    let token = session.token.expose();
+    let validated = sessions.validate(token, &laptop).await?;
+    println!(
+        "validated from the laptop: ok, expires at {}",
+        validated.expires_at
+    );
+    let stolen = factors(&[
+        ("remote_address", "198.51.100.66"),
+        ("User-Agent", "Firefox/133"),
+    ])?;
+    println!(
+        "the same token from another address: {}",
+        outcome(sessions.validate(token, &stolen).await)
+    );
+
+    // Single sign-on: the session trades for an authorization code, no password asked.
+    let client = ClientAuth::public(authorization.client_id);
+    let sso = sessions.authorize(token, &laptop, authorization).await?;
+    let set = identity
+        .tokens()
+        .exchange_code(&client, sso.code.expose(), REDIRECT, VERIFIER)
+        .await?;
+    let verified = identity.tokens().verify_live(&set.access_token).await?;
+    println!(
+        "SSO: the session traded for a code, redeemed for tokens of {} (auth_time = the session's start)",
+        verified.claims.sub
+    );
+
+    // A second device; the user lists its sessions and ends every one but the laptop's.
+    let SessionStep::Opened(on_phone) = sessions.authenticate(open(&phone)).await? else {
+        return Err(idcore::Error::ApiMisuse("sam has no second factor"));
+    };
+    for s in sessions.list(sam.id).await? {
+        println!(
+            "  session {} from {} since {}",
+            s.id,
+            s.factors.get("remote_address").unwrap_or("-"),
+            s.created_at
+        );
+    }
+    let ended = sessions
+        .invalidate_user("sam@example.com", Some(token))
+        .await?;
+    println!(
+        "invalidated {ended} session(s) but the laptop's; the phone's now: {}",
+        outcome(sessions.validate(on_phone.token.expose(), &phone).await)
+    );
+
+    // apstrata DeleteToken: the account owner deletes every token of a user list.
+    let params: Vec<(String, String)> = ["sam@example.com", "pearl@example.com"]
+        .iter()
+        .map(|u| ("userList".to_owned(), (*u).to_owned()))
+        .collect();
+    let delete = DeleteToken::parse(Caller::Owner, Transport::Secure, &params)
+        .map_err(|_| idcore::Error::ApiMisuse("a valid DeleteToken request"))?;
+    let answer = match delete.execute(identity, org, "owner").await {
+        Ok(()) => Envelope::success("req-1"),
+        Err(e) => Envelope::failure("req-1", &e),
+    };
+    println!(
+        "DeleteToken for {} users: {}; the laptop's session now: {}",
+        params.len(),
+        serde_json::to_string(&answer).unwrap_or_default(),
+        outcome(sessions.validate(token, &laptop).await)
+    );
     Ok(())
+}
+
+/// Validation factors from name/value pairs.
+fn factors(list: &[(&str, &str)]) -> Result<ValidationFactors, idcore::Error> {
+    ValidationFactors::parse(
+        list.iter()
+            .map(|(name, value)| ValidationFactor {
+                name: (*name).to_owned(),
+                value: (*value).to_owned(),
+            })
+            .collect(),
+    )
 }
 
 const REDIRECT: &str = "http://localhost:3000/callback";
