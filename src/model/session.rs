@@ -90,6 +90,11 @@ impl ValidationFactors {
         )
     }
 
+    /// As [`from_stored`](Self::from_stored), taking the list.
+    pub fn from_stored_list(factors: Vec<ValidationFactor>) -> Self {
+        Self(factors.into_iter().map(|f| (f.name, f.value)).collect())
+    }
+
     /// The value of one factor.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
@@ -153,6 +158,18 @@ impl FactorMatch {
     /// `remote_address`'s default: IPv4 exactly, IPv6 by /64.
     pub const ADDRESS: Self = Self::IpPrefix { v4: 32, v6: 64 };
 
+    /// Whether two values match under this rule, without allocating.
+    fn same(self, bound: &str, given: &str) -> bool {
+        match self {
+            Self::Exact => bound == given,
+            Self::IpPrefix { v4, v6 } => match (prefix_of(bound, v4, v6), prefix_of(given, v4, v6))
+            {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            },
+        }
+    }
+
     /// The value under this rule: what two matching values have in common (the address
     /// masked to its prefix, or the value itself), or `None` if it cannot match anything.
     fn normalize(self, value: &str) -> Option<String> {
@@ -180,6 +197,20 @@ impl FactorMatch {
             }
         }
     }
+}
+
+/// An address masked to its family's prefix (an IPv4-mapped IPv6 address is its IPv4
+/// address), or `None` for a value that is no IP address.
+fn prefix_of(value: &str, v4: u8, v6: u8) -> Option<(bool, u128)> {
+    let ip: IpAddr = value.trim().parse().ok()?;
+    let v4_of = |a: std::net::Ipv4Addr| (false, u128::from(u32::from(a) & mask32(v4)));
+    Some(match ip {
+        IpAddr::V4(a) => v4_of(a),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(a4) => v4_of(a4),
+            None => (true, u128::from(a) & mask128(v6)),
+        },
+    })
 }
 
 fn mask32(prefix: u8) -> u32 {
@@ -262,11 +293,7 @@ impl FactorPolicy {
         &'a self,
         bound: &'a ValidationFactors,
     ) -> impl Iterator<Item = (&'a str, &'a str)> {
-        bound.iter().filter(move |(name, _)| {
-            self.required
-                .as_ref()
-                .is_none_or(|names| names.iter().any(|n| n == name))
-        })
+        bound.iter().filter(move |(name, _)| self.is_required(name))
     }
 
     /// Whether `presented` matches the factors a session was bound to.
@@ -278,17 +305,48 @@ impl FactorPolicy {
         bound: &ValidationFactors,
         presented: &ValidationFactors,
     ) -> Result<(), FactorMismatch> {
-        for (name, value) in self.checked(bound) {
+        self.check_each(bound.iter(), presented)
+    }
+
+    /// As [`check`](Self::check), with the bound factors as a store holds them (sorted by
+    /// name, names unique). Allocates nothing unless a factor does not match.
+    ///
+    /// # Errors
+    /// The first factor (by name) that is missing or different.
+    pub fn check_stored(
+        &self,
+        bound: &[ValidationFactor],
+        presented: &ValidationFactors,
+    ) -> Result<(), FactorMismatch> {
+        self.check_each(
+            bound.iter().map(|f| (f.name.as_str(), f.value.as_str())),
+            presented,
+        )
+    }
+
+    fn check_each<'b>(
+        &self,
+        bound: impl Iterator<Item = (&'b str, &'b str)>,
+        presented: &ValidationFactors,
+    ) -> Result<(), FactorMismatch> {
+        for (name, value) in bound {
+            if !self.is_required(name) {
+                continue;
+            }
             let Some(given) = presented.get(name) else {
                 return Err(FactorMismatch::Missing(name.to_owned()));
             };
-            let rule = self.rule(name);
-            match (rule.normalize(value), rule.normalize(given)) {
-                (Some(a), Some(b)) if a == b => {}
-                _ => return Err(FactorMismatch::Different(name.to_owned())),
+            if !self.rule(name).same(value, given) {
+                return Err(FactorMismatch::Different(name.to_owned()));
             }
         }
         Ok(())
+    }
+
+    fn is_required(&self, name: &str) -> bool {
+        self.required
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
     }
 
     /// A digest of the factors as this policy compares them: two factor sets with the same

@@ -228,7 +228,7 @@ impl<'a, S: Store> Sessions<'a, S> {
                                 .detail("session_id", existing.id.to_string()),
                         )
                         .await?;
-                        return Ok(self.session(&existing, token, user, true));
+                        return Ok(self.session(*existing, token, user, true));
                     }
                     self.end_record(&existing).await?;
                 }
@@ -262,7 +262,7 @@ impl<'a, S: Store> Sessions<'a, S> {
         }
         .await;
         match outcome {
-            Ok(()) => Ok(self.session(&record, token, user, false)),
+            Ok(()) => Ok(self.session(record, token, user, false)),
             Err(e) => {
                 let _ = self.end_record(&record).await;
                 Err(e)

@@ -118,7 +118,7 @@ impl<'a, S: Store> Sessions<'a, S> {
     /// The session answer for a stored session and its user.
     pub(super) fn session(
         &self,
-        record: &SessionRecord,
+        record: SessionRecord,
         token: Secret,
         user: User,
         reused: bool,
@@ -127,8 +127,8 @@ impl<'a, S: Store> Sessions<'a, S> {
             token,
             id: record.id,
             user,
-            factors: bound_factors(record),
-            amr: record.amr.clone(),
+            factors: ValidationFactors::from_stored_list(record.factors),
+            amr: record.amr,
             created_at: record.created_at,
             validated_at: record.validated_at,
             expires_at: record.idle_expires_at,

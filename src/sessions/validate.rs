@@ -8,12 +8,12 @@ use crate::crypto::pkce::CodeChallenge;
 use crate::model::event::EventCode;
 use crate::model::session::{FactorMismatch, ValidationFactors};
 use crate::model::user::User;
-use crate::secret::Secret;
+use crate::secret::{Digest, Secret};
 use crate::signin::{Authorization, Authorized};
 use crate::store::{SessionRecord, Store};
 use crate::tokens::CodeRequest;
 
-use super::service::{Sessions, bound_factors};
+use super::service::Sessions;
 use super::types::Session;
 
 impl<'a, S: Store> Sessions<'a, S> {
@@ -27,7 +27,7 @@ impl<'a, S: Store> Sessions<'a, S> {
     pub async fn get(&self, token: &str, factors: &ValidationFactors) -> Result<Session, Error> {
         let now = self.identity.now();
         let (record, user) = self.check(token, factors, now).await?;
-        Ok(self.session(&record, Secret::from_presented(token), user, false))
+        Ok(self.session(record, Secret::from_presented(token), user, false))
     }
 
     /// Validates a session token and keeps the session alive (the seed's
@@ -58,7 +58,7 @@ impl<'a, S: Store> Sessions<'a, S> {
             record.validated_at = now;
             record.idle_expires_at = idle.min(record.absolute_expires_at);
         }
-        Ok(self.session(&record, Secret::from_presented(token), user, false))
+        Ok(self.session(record, Secret::from_presented(token), user, false))
     }
 
     /// Trades a valid session for an authorization code of an application of the same
@@ -129,14 +129,14 @@ impl<'a, S: Store> Sessions<'a, S> {
     ) -> Result<(SessionRecord, User), Error> {
         let env = self.identity.environment();
         let store = self.identity.store();
-        let digest = Secret::from_presented(token).digest();
+        let digest = Digest::of(token.as_bytes());
         let Some(record) = store.session_by_token(env, &digest, now).await? else {
             return Err(Error::InvalidSession);
         };
         if &record.org != self.org {
             return Err(Error::InvalidSession);
         }
-        if let Err(mismatch) = self.policy().check(&bound_factors(&record), factors) {
+        if let Err(mismatch) = self.policy().check_stored(&record.factors, factors) {
             let (reason, factor) = match mismatch {
                 FactorMismatch::Missing(name) => ("factor missing", name),
                 FactorMismatch::Different(name) => ("factor different", name),

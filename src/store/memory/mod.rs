@@ -332,6 +332,23 @@ impl UserStore for MemoryStore {
             .cloned())
     }
 
+    async fn live_user(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        id: UserId,
+    ) -> Result<Option<User>, StoreError> {
+        // The organization's liveness under its lock, without copying it; then the user.
+        let live = lock(&self.env(env).orgs)
+            .by_domain
+            .get(org)
+            .is_some_and(|o| o.deleted_at.is_none());
+        if !live {
+            return Ok(None);
+        }
+        self.user(env, org, id).await
+    }
+
     async fn user_by_email(
         &self,
         env: Environment,
