@@ -829,6 +829,18 @@ async fn only_a_listed_application_opens_sessions_without_a_password() {
     let again = open(&g, "janis@example.com", device(ADDRESS)).await;
     assert!(again.reused);
     assert_eq!(again.id, s.id);
+    // A user the directory created (no password yet) is found too.
+    let directory_user = g
+        .identity
+        .users(&g.org)
+        .create(idcore::NewUser::new("Dir@Example.com").unwrap())
+        .await
+        .unwrap();
+    let d = sessions
+        .open_trusted(&trusted, "dir@example.com", device(ADDRESS), None)
+        .await
+        .unwrap();
+    assert_eq!(d.user.id, directory_user.id);
     match sessions
         .open_trusted(&trusted, "nobody@example.com", device(ADDRESS), None)
         .await

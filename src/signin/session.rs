@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::crypto::password::Password;
 use crate::model::event::EventCode;
+use crate::model::fields::Email;
 use crate::model::ids::{ClientId, new_v7};
 use crate::model::session::ValidationFactor;
 use crate::model::user::User;
@@ -155,8 +156,20 @@ impl<'a, S: Store> SignIn<'a, S> {
         self.check_client(authorization).await
     }
 
-    /// The user an e-mail address or username names in this organization.
+    /// The user an e-mail address or username names in this organization (with or without
+    /// credentials: a user the directory created has none until it sets a password).
     pub(crate) async fn user_by_login(&self, login: &str) -> Result<Option<User>, Error> {
+        let login = login.trim();
+        if login.contains('@') {
+            let Ok(email) = Email::parse(login) else {
+                return Ok(None);
+            };
+            return Ok(self
+                .identity
+                .store()
+                .user_by_email(self.identity.environment(), self.org, &email)
+                .await?);
+        }
         Ok(self.account_by_login(login).await?.map(|(user, _)| user))
     }
 
