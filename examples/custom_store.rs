@@ -52,16 +52,16 @@ use idcore::directory::{
     Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
     UserId,
 };
+use idcore::model::api_key::ApiKeyId;
 use idcore::page::PageRequest;
 use idcore::secret::Digest;
 use idcore::store::conformance;
-use idcore::model::api_key::ApiKeyId;
 use idcore::store::{
-    Advance, ApiKeyRecord, ApiKeyStore, ApplicationStore, AuditStore, Counted, CounterStore, CredentialRecord,
-    CredentialStore, FamilyId, Joined, Key, LimitedSetStore, Mark, OneTimeEntry, OneTimeStore,
-    Opened, OrganizationStore, RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation,
-    RevocationStore, Rotation, SessionRecord, SessionStore, SetMember, SigningKeyRecord,
-    KeyRotation, SigningKeyStore, StoreError, Take, UserStore, WhenFull,
+    Advance, ApiKeyRecord, ApiKeyStore, ApplicationStore, AuditStore, Counted, CounterStore,
+    CredentialRecord, CredentialStore, FamilyId, Joined, Key, KeyRotation, LimitedSetStore, Mark,
+    OneTimeEntry, OneTimeStore, Opened, OrganizationStore, RefreshTokenRecord, RefreshTokenStore,
+    ReplayStore, Revocation, RevocationStore, Rotation, SessionRecord, SessionStore, SetMember,
+    SigningKeyRecord, SigningKeyStore, StoreError, Take, UserStore, WhenFull,
 };
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
