@@ -8,8 +8,9 @@ use crate::Error;
 use crate::cache::keyring::KeyRing;
 use crate::cache::revocation::RevocationView;
 use crate::clock::{Clock, SystemClock};
-use crate::config::SigninSettings;
 use crate::config::{Config, Lifetimes, TokenSettings, parse_issuer};
+use crate::config::{SigninSettings, SigningSettings};
+use crate::crypto::api_keys::ApiKeySealer;
 use crate::crypto::keys::EncryptionKey;
 use crate::crypto::password::{BreachedPasswords, Inline, Offload};
 use crate::crypto::secrets::SigninKeys;
@@ -49,6 +50,7 @@ struct Inner<S> {
     key_ring: KeyRing,
     revocations: RevocationView,
     signin_keys: Option<SigninKeys>,
+    api_key_sealer: Option<ApiKeySealer>,
     risk: Arc<dyn RiskEngine>,
     offload: Arc<dyn Offload>,
     breached: Option<Arc<dyn BreachedPasswords>>,
@@ -75,6 +77,7 @@ impl Identity<()> {
             clock: Arc::new(SystemClock),
             mailer: Arc::new(NoopMailer),
             signin: SigninSettings::default(),
+            signing: SigningSettings::default(),
             risk: Arc::new(DefaultRiskEngine::default()),
             offload: Arc::new(Inline),
             breached: None,
@@ -118,6 +121,12 @@ impl<S> Identity<S> {
         ))
     }
 
+    pub(crate) fn api_key_sealer(&self) -> Result<&ApiKeySealer, Error> {
+        self.inner.api_key_sealer.as_ref().ok_or(Error::Keys(
+            "API keys need a key-encryption key (IdentityBuilder::key_encryption_key)",
+        ))
+    }
+
     /// The risk engine.
     pub fn risk_engine(&self) -> &dyn RiskEngine {
         &*self.inner.risk
@@ -157,6 +166,7 @@ pub struct IdentityBuilder<S> {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     signin: SigninSettings,
+    signing: SigningSettings,
     risk: Arc<dyn RiskEngine>,
     offload: Arc<dyn Offload>,
     breached: Option<Arc<dyn BreachedPasswords>>,
@@ -220,6 +230,13 @@ impl<S> IdentityBuilder<S> {
         self
     }
 
+    /// Signed-request settings (clock skew, simple signatures). Defaults to
+    /// [`SigningSettings::default`].
+    pub fn signing_settings(mut self, settings: SigningSettings) -> Self {
+        self.signing = settings;
+        self
+    }
+
     /// The risk engine sign-in and unregistering consult. Defaults to
     /// [`DefaultRiskEngine`].
     pub fn risk_engine(mut self, engine: impl RiskEngine) -> Self {
@@ -253,6 +270,7 @@ impl<S> IdentityBuilder<S> {
             clock: self.clock,
             mailer: self.mailer,
             signin: self.signin,
+            signing: self.signing,
             risk: self.risk,
             offload: self.offload,
             breached: self.breached,
@@ -266,7 +284,7 @@ impl<S: Store> IdentityBuilder<S> {
     ///
     /// # Errors
     /// [`Error::Config`] when the issuer is missing or malformed, a lifetime is out of bounds,
-    /// or settings contradict each other (sign-in settings included); [`Error::Keys`] when the
+    /// or settings contradict each other (sign-in and signing settings included); [`Error::Keys`] when the
     /// sign-in keys cannot be derived from the key-encryption key.
     pub fn build(self) -> Result<Identity<S>, Error> {
         let raw_issuer = self.issuer.ok_or(ConfigError::MissingIssuer)?;
@@ -274,10 +292,16 @@ impl<S: Store> IdentityBuilder<S> {
         self.lifetimes.check()?;
         self.tokens.check(&self.lifetimes)?;
         self.signin.validate()?;
+        self.signing.validate()?;
         let signin_keys = self
             .key_encryption_key
             .as_ref()
             .map(SigninKeys::derive)
+            .transpose()?;
+        let api_key_sealer = self
+            .key_encryption_key
+            .as_ref()
+            .map(ApiKeySealer::derive)
             .transpose()?;
         let audience = self
             .tokens
@@ -302,6 +326,7 @@ impl<S: Store> IdentityBuilder<S> {
                     tokens: self.tokens.clone(),
                     audience,
                     signin: self.signin,
+                    signing: self.signing,
                 },
                 clock: self.clock,
                 store: self.store,
@@ -317,6 +342,7 @@ impl<S: Store> IdentityBuilder<S> {
                     self.tokens.revocation_max_staleness,
                 ),
                 signin_keys,
+                api_key_sealer,
                 risk: self.risk,
                 offload: self.offload,
                 breached: self.breached,

@@ -9,8 +9,10 @@ use crate::error::ConfigError;
 use crate::model::ids::Environment;
 
 mod signin;
+mod signing;
 
 pub use signin::{LockoutPolicy, SigninSettings};
+pub use signing::{SigningSettings, SimpleSignatures};
 
 /// How long things live. Every field is checked against its bounds at build time.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -215,6 +217,7 @@ pub struct Config {
     pub(crate) tokens: TokenSettings,
     pub(crate) audience: String,
     pub(crate) signin: SigninSettings,
+    pub(crate) signing: SigningSettings,
 }
 
 impl Config {
@@ -246,6 +249,11 @@ impl Config {
     /// The sign-in settings.
     pub fn signin(&self) -> &SigninSettings {
         &self.signin
+    }
+
+    /// The signed-request settings.
+    pub fn signing(&self) -> &SigningSettings {
+        &self.signing
     }
 
     /// The `aud` of access tokens.

@@ -8,6 +8,7 @@
 //! service. The services re-export these modules where their users look for them:
 //! `idcore::tokens::{jws, keys, pkce, provider}` and `idcore::signin::{password, totp}`.
 
+pub(crate) mod api_keys;
 pub mod jws;
 pub mod keys;
 pub mod password;
