@@ -14,9 +14,9 @@
 //! the wire's caller.
 //!
 //! ```
-//! # async fn run() -> Result<(), idcore::Error> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use idcore::signing::{ApiKeyRole, NewApiKey, Scheme, SignedRequest, signature};
-//! use idcore::{Environment, Identity, MemoryStore, NewOrganization};
+//! use idcore::{Identity, MemoryStore, NewOrganization};
 //!
 //! let identity = Identity::builder()
 //!     .issuer("https://auth.example.com")
