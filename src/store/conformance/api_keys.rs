@@ -73,9 +73,7 @@ pub async fn api_key_round_trips<S: Store>(store: &S) {
     );
     assert_eq!(
         ok(
-            store
-                .api_key(ENV, ApiKeyId::from_uuid(fresh_uuid()))
-                .await,
+            store.api_key(ENV, ApiKeyId::from_uuid(fresh_uuid())).await,
             "api_key"
         ),
         None
@@ -99,7 +97,10 @@ pub async fn api_key_id_is_unique_and_a_refused_insert_writes_nothing<S: Store>(
         org: other.clone(),
         ..api_key_record(&other, 5)
     };
-    let clash = ApiKeyRecord { id: key.id, ..clash };
+    let clash = ApiKeyRecord {
+        id: key.id,
+        ..clash
+    };
     assert_eq!(
         Outcome::of(
             &store
@@ -188,7 +189,11 @@ pub async fn api_key_revocation_happens_once_in_its_organization<S: Store>(store
     let revoke = |org: &OrgDomain, id: ApiKeyId, seconds: i64| {
         let event = key_event("API_KEY_REVOKED", org, seconds);
         let org = org.clone();
-        async move { store.revoke_api_key(ENV, &org, id, at(seconds), &event).await }
+        async move {
+            store
+                .revoke_api_key(ENV, &org, id, at(seconds), &event)
+                .await
+        }
     };
     assert_eq!(ok(revoke(&other, key.id, 5).await, "revoke"), None);
     assert_eq!(
@@ -207,7 +212,10 @@ pub async fn api_key_revocation_happens_once_in_its_organization<S: Store>(store
         Some(revoked.clone())
     );
     assert_eq!(ok(revoke(&org, key.id, 20).await, "revoke again"), None);
-    assert_eq!(ok(store.api_key(ENV, key.id).await, "api_key"), Some(revoked));
+    assert_eq!(
+        ok(store.api_key(ENV, key.id).await, "api_key"),
+        Some(revoked)
+    );
     let (events, _) = tenant_events(store, ENV, &org).await;
     assert_eq!(codes(&events), ["API_KEY_REVOKED", "API_KEY_CREATED"]);
     assert_eq!(tenant_events(store, ENV, &other).await.1, 0);
@@ -252,7 +260,12 @@ pub async fn api_key_rotation_is_conditional_on_the_generation<S: Store>(store: 
     for (org_of, id, generation, outcome) in [
         (&org, key.id, 1, Outcome::Precondition),
         (&other, key.id, 2, Outcome::NotFound),
-        (&org, ApiKeyId::from_uuid(fresh_uuid()), 1, Outcome::NotFound),
+        (
+            &org,
+            ApiKeyId::from_uuid(fresh_uuid()),
+            1,
+            Outcome::NotFound,
+        ),
     ] {
         let result = store
             .rotate_api_key(
@@ -318,7 +331,11 @@ pub async fn api_key_rotation_is_conditional_on_the_generation<S: Store>(store: 
             &key_event("API_KEY_ROTATED", &org, 50),
         )
         .await;
-    assert_eq!(Outcome::of(&revoked), Outcome::Precondition, "a revoked key");
+    assert_eq!(
+        Outcome::of(&revoked),
+        Outcome::Precondition,
+        "a revoked key"
+    );
     let (events, _) = tenant_events(store, ENV, &org).await;
     assert_eq!(
         codes(&events),
@@ -348,7 +365,9 @@ pub async fn api_key_touch_writes_at_most_once_per_interval<S: Store>(store: &S)
     let mut got = Vec::new();
     for (used, if_before) in [(10, -50), (30, -30), (69, 10), (70, 11), (71, 12)] {
         got.push(ok(
-            store.touch_api_key(ENV, key.id, at(used), at(if_before)).await,
+            store
+                .touch_api_key(ENV, key.id, at(used), at(if_before))
+                .await,
             "touch",
         ));
     }
@@ -367,9 +386,7 @@ pub async fn api_key_touch_writes_at_most_once_per_interval<S: Store>(store: &S)
 
 /// 50 concurrent rotations of one generation: exactly one succeeds, 49 answer `Precondition`;
 /// one event; the stored secret is the winner's.
-pub async fn api_key_rotation_has_exactly_one_winner_under_contention<S: Store + Clone>(
-    store: &S,
-) {
+pub async fn api_key_rotation_has_exactly_one_winner_under_contention<S: Store + Clone>(store: &S) {
     let org = fresh_domain("keys");
     let key = api_key_record(&org, 0);
     ok(
@@ -383,8 +400,7 @@ pub async fn api_key_rotation_has_exactly_one_winner_under_contention<S: Store +
         async move {
             let r = rotation(600, 10);
             let event = key_event("API_KEY_ROTATED", &org, 10);
-            let result =
-                retried(|| store.rotate_api_key(ENV, &org, key.id, 1, &r, &event)).await;
+            let result = retried(|| store.rotate_api_key(ENV, &org, key.id, 1, &r, &event)).await;
             (result, r.sealed_secret)
         }
     })
@@ -428,8 +444,7 @@ pub async fn api_key_revocation_has_exactly_one_winner_under_contention<S: Store
         }
     })
     .await;
-    let revoked: Vec<Option<ApiKeyRecord>> =
-        results.into_iter().map(|r| ok(r, "revoke")).collect();
+    let revoked: Vec<Option<ApiKeyRecord>> = results.into_iter().map(|r| ok(r, "revoke")).collect();
     assert_eq!(count(&revoked, Option::is_some), 1, "one revocation wins");
     let (events, _) = tenant_events(store, ENV, &org).await;
     assert_eq!(codes(&events), ["API_KEY_REVOKED", "API_KEY_CREATED"]);
@@ -482,7 +497,9 @@ pub async fn api_keys_are_isolated_by_environment<S: Store>(store: &S) {
         .await;
     assert_eq!(Outcome::of(&rotated), Outcome::NotFound);
     assert!(!ok(
-        store.touch_api_key(other_env, key.id, at(500), at(400)).await,
+        store
+            .touch_api_key(other_env, key.id, at(500), at(400))
+            .await,
         "touch"
     ));
     assert_eq!(ok(store.api_key(ENV, key.id).await, "api_key"), Some(key));

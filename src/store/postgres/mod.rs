@@ -84,6 +84,7 @@
 //! as `SERIALIZABLE` (conflicts then surface as retries) and DDL in the migration transaction is
 //! not atomic.
 
+mod api_keys;
 mod credentials;
 mod directory;
 mod events;
@@ -180,6 +181,12 @@ const MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "sessions",
         sql: include_str!("migrations/0010_sessions.sql"),
+    },
+    // 0011 is taken by a change on another branch; it is merged in before this one ships.
+    Migration {
+        version: 12,
+        name: "api_keys",
+        sql: include_str!("migrations/0012_api_keys.sql"),
     },
 ];
 
@@ -492,6 +499,7 @@ fn unique_key(constraint: &str) -> Option<&'static str> {
         "sessions_pkey" => "id",
         "sessions_token_key" => "token",
         "sessions_reuse_key" => "reuse_key",
+        "api_keys_pkey" => "key_id",
         _ => return None,
     })
 }
@@ -524,6 +532,7 @@ mod tests {
             ("signing_keys_pkey", "kid"),
             ("credentials_pkey", "user"),
             ("credentials_username_key", "username"),
+            ("api_keys_pkey", "key_id"),
         ] {
             assert!(
                 sql.contains(&format!("CONSTRAINT {constraint} ")),
