@@ -20,7 +20,7 @@ use idcore::signing::{
     signature,
 };
 use idcore::store::fault::{FaultPlan, FaultyStore};
-use idcore::store::{ApiKeyStore, AuditStore as _, Store};
+use idcore::store::{ApiKeyStore, Store};
 use idcore::tokens::keys::EncryptionKey;
 use idcore::{Environment, Error, Identity, MemoryStore, NewOrganization, Resource};
 use time::macros::datetime;

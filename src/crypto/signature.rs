@@ -91,7 +91,9 @@ use std::fmt;
 
 use ring::hmac;
 
-use crate::encoding::{base64url_decode, base64url_encode, hex};
+#[cfg(test)]
+use crate::encoding::hex;
+use crate::encoding::{base64url_decode, base64url_encode, hex_into};
 
 /// The default scheme: HMAC-SHA256 over the whole request. Versioned: another algorithm gets
 /// another name.
@@ -230,10 +232,10 @@ pub fn canonical_default(request: &SignedRequest<'_>, timestamp: &str, key_id: &
     // A stable sort: repeated names keep their request order.
     signed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let body = ring::digest::digest(&ring::digest::SHA256, request.body);
-    let body_hex = hex(body.as_ref());
-    let fields: usize = signed.iter().map(|(n, v)| n.len() + v.len() + 16).sum();
+    // Each netstring adds at most 22 bytes (a 20-digit length, `:`, `\n`).
+    let fields: usize = signed.iter().map(|(n, v)| n.len() + v.len() + 44).sum();
     let mut out = Vec::with_capacity(
-        fields + request.method.len() + request.path.len() + key_id.len() + timestamp.len() + 160,
+        fields + request.method.len() + request.path.len() + key_id.len() + timestamp.len() + 200,
     );
     netstring(&mut out, DEFAULT_SCHEME.as_bytes());
     push_len(&mut out, request.method.len());
@@ -246,7 +248,9 @@ pub fn canonical_default(request: &SignedRequest<'_>, timestamp: &str, key_id: &
         netstring(&mut out, name.as_bytes());
         netstring(&mut out, value.as_bytes());
     }
-    netstring(&mut out, body_hex.as_bytes());
+    out.extend_from_slice(b"64:");
+    hex_into(body.as_ref(), &mut out);
+    out.push(b'\n');
     netstring(&mut out, timestamp.as_bytes());
     netstring(&mut out, key_id.as_bytes());
     out
