@@ -41,7 +41,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("runtime", &["risk", "config", "identity"]),
-    ("services", &["audit", "directory", "signin", "tokens"]),
+    (
+        "services",
+        &["audit", "directory", "signin", "signing", "tokens"],
+    ),
     ("protocol", &["protocol"]),
 ];
 

@@ -614,6 +614,16 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
+        /// Method, path, parameters, body, timestamp, key id.
+        type Request = (
+            String,
+            String,
+            Vec<(String, String)>,
+            Vec<u8>,
+            String,
+            String,
+        );
+
         /// What the default canonical form is a function of, normalized: the method uppercase,
         /// the signed parameters in canonical order, the body's digest.
         fn normalized(
@@ -623,14 +633,7 @@ mod tests {
             body: &[u8],
             time: &str,
             key: &str,
-        ) -> (
-            String,
-            String,
-            Vec<(String, String)>,
-            Vec<u8>,
-            String,
-            String,
-        ) {
+        ) -> Request {
             let mut signed: Vec<(String, String)> = params
                 .iter()
                 .filter(|(n, _)| !OWN_PARAMS.contains(&n.as_str()))
@@ -655,16 +658,7 @@ mod tests {
             proptest::string::string_regex("[a:\\n1=0&]{0,4}").unwrap()
         }
 
-        fn request() -> impl Strategy<
-            Value = (
-                String,
-                String,
-                Vec<(String, String)>,
-                Vec<u8>,
-                String,
-                String,
-            ),
-        > {
+        fn request() -> impl Strategy<Value = Request> {
             (
                 proptest::string::string_regex("[A-Ca-c]{0,3}").unwrap(),
                 text(),
@@ -680,7 +674,7 @@ mod tests {
 
             #[test]
             fn distinct_requests_have_distinct_canonical_forms(a in request(), b in request()) {
-                let canon = |r: &(String, String, Vec<(String, String)>, Vec<u8>, String, String)| {
+                let canon = |r: &Request| {
                     let req = SignedRequest::new(&r.0, &r.1, &r.2).body(&r.3);
                     canonical_default(&req, &r.4, &r.5)
                 };
