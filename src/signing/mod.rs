@@ -55,7 +55,7 @@
 //! organization, a timestamp outside the skew, a refused scheme, a wrong signature and a replay
 //! are all [`Error::SignatureRejected`](crate::Error::SignatureRejected) (`invalid_signature`,
 //! 401). The audit log keeps the reason (`SIGNATURE_REJECTED` with `reason`, or
-//! `SIGNATURE_REPLAYED`). Likewise another organization's key is [`Error::NotFound`] through
+//! `SIGNATURE_REPLAYED`). Likewise another organization's key is [`Error::NotFound`](crate::Error::NotFound) through
 //! [`ApiKeys`], exactly as a key that does not exist.
 //!
 //! # Replays
