@@ -52,15 +52,16 @@ use idcore::directory::{
     Application, ApplicationScope, ClientId, Email, Environment, OrgDomain, Organization, User,
     UserId,
 };
+use idcore::model::api_key::ApiKeyId;
 use idcore::page::PageRequest;
 use idcore::secret::Digest;
 use idcore::store::conformance;
 use idcore::store::{
-    Advance, ApplicationStore, AuditStore, Counted, CounterStore, CredentialRecord,
-    CredentialStore, FamilyId, Joined, Key, LimitedSetStore, Mark, OneTimeEntry, OneTimeStore,
-    Opened, OrganizationStore, RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation,
-    RevocationStore, Rotation, SessionRecord, SessionStore, SetMember, SigningKeyRecord,
-    SigningKeyStore, StoreError, Take, UserStore, WhenFull,
+    Advance, ApiKeyRecord, ApiKeyStore, ApplicationStore, AuditStore, Counted, CounterStore,
+    CredentialRecord, CredentialStore, FamilyId, Joined, Key, KeyRotation, LimitedSetStore, Mark,
+    OneTimeEntry, OneTimeStore, Opened, OrganizationStore, RefreshTokenRecord, RefreshTokenStore,
+    ReplayStore, Revocation, RevocationStore, Rotation, SessionRecord, SessionStore, SetMember,
+    SigningKeyRecord, SigningKeyStore, StoreError, Take, UserStore, WhenFull,
 };
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
@@ -812,5 +813,76 @@ impl<S: CredentialStore> CredentialStore for LoggingStore<S> {
     ) -> Result<(), StoreError> {
         self.log("delete_account");
         self.inner.delete_account(env, org, user_id, event).await
+    }
+}
+
+impl<S: ApiKeyStore> ApiKeyStore for LoggingStore<S> {
+    async fn insert_api_key(
+        &self,
+        env: Environment,
+        record: &ApiKeyRecord,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.log("insert_api_key");
+        self.inner.insert_api_key(env, record, event).await
+    }
+
+    async fn api_key(
+        &self,
+        env: Environment,
+        id: ApiKeyId,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.log("api_key");
+        self.inner.api_key(env, id).await
+    }
+
+    async fn list_api_keys(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        page: PageRequest,
+    ) -> Result<(Vec<ApiKeyRecord>, u64), StoreError> {
+        self.log("list_api_keys");
+        self.inner.list_api_keys(env, org, page).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        id: ApiKeyId,
+        revoked_at: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.log("revoke_api_key");
+        self.inner
+            .revoke_api_key(env, org, id, revoked_at, event)
+            .await
+    }
+
+    async fn rotate_api_key(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        id: ApiKeyId,
+        expected_generation: u32,
+        rotation: &KeyRotation,
+        event: &NewEvent,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        self.log("rotate_api_key");
+        self.inner
+            .rotate_api_key(env, org, id, expected_generation, rotation, event)
+            .await
+    }
+
+    async fn touch_api_key(
+        &self,
+        env: Environment,
+        id: ApiKeyId,
+        used_at: OffsetDateTime,
+        if_before: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.log("touch_api_key");
+        self.inner.touch_api_key(env, id, used_at, if_before).await
     }
 }

@@ -22,6 +22,17 @@ pub(crate) fn base64url_decode(text: &str) -> Result<Vec<u8>, Base64Error> {
     Ok(out)
 }
 
+/// Lowercase hex, appended to `out` (no allocation of its own: the signature check writes the
+/// body digest straight into the canonical bytes).
+pub(crate) fn hex_into(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0x0f)]);
+    }
+}
+
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

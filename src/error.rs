@@ -124,6 +124,14 @@ pub enum Error {
     #[error("the user's session limit is reached")]
     SessionLimitReached,
 
+    /// A signed request was refused: a malformed or missing signature parameter, an unknown,
+    /// revoked or expired key, a key of another organization or environment, a timestamp
+    /// outside the allowed skew, a signature that does not verify, or a replay. One variant on
+    /// purpose: the caller learns nothing more; the audit log keeps the reason
+    /// (`SIGNATURE_REJECTED` / `SIGNATURE_REPLAYED`).
+    #[error("invalid signature")]
+    SignatureRejected,
+
     /// A caller bug that untrusted input can never cause (for example a store adapter that
     /// breaks its contract). The message says what was misused.
     #[error("api misuse: {0}")]
@@ -150,6 +158,7 @@ impl Error {
             Self::Random => "server_error",
             Self::ApiMisuse(_) => "server_error",
             Self::SignInFailed => "access_denied",
+            Self::SignatureRejected => "invalid_signature",
             Self::InvalidCode => "invalid_code",
             Self::EmailNotVerified => "email_not_verified",
             Self::Forbidden(_) => "forbidden",
@@ -172,7 +181,7 @@ impl Error {
             Self::Store(StoreError::Retryable { .. } | StoreError::Precondition) => 409,
             Self::Store(_) | Self::Mail(_) => 503,
             Self::Config(_) | Self::Random | Self::ApiMisuse(_) => 500,
-            Self::SignInFailed => 401,
+            Self::SignInFailed | Self::SignatureRejected => 401,
             Self::InvalidCode => 400,
             Self::EmailNotVerified | Self::Forbidden(_) => 403,
             Self::RateLimited => 429,
@@ -292,6 +301,8 @@ pub enum Resource {
     Event,
     /// A signing key (its `kid`, the RFC 7638 thumbprint of its public key).
     SigningKey,
+    /// An API key of an organization.
+    ApiKey,
 }
 
 impl fmt::Display for Resource {
@@ -302,6 +313,7 @@ impl fmt::Display for Resource {
             Self::Application => "application",
             Self::Event => "event",
             Self::SigningKey => "signing key",
+            Self::ApiKey => "api key",
         })
     }
 }

@@ -9,7 +9,8 @@ use crate::cache::keyring::KeyRing;
 use crate::cache::revocation::RevocationView;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Lifetimes, TokenSettings, parse_issuer};
-use crate::config::{SessionSettings, SigninSettings};
+use crate::config::{SessionSettings, SigninSettings, SigningSettings};
+use crate::crypto::api_keys::ApiKeySealer;
 use crate::crypto::keys::EncryptionKey;
 use crate::crypto::password::{BreachedPasswords, Inline, Offload};
 use crate::crypto::secrets::SigninKeys;
@@ -49,6 +50,7 @@ struct Inner<S> {
     key_ring: KeyRing,
     revocations: RevocationView,
     signin_keys: Option<SigninKeys>,
+    api_key_sealer: Option<ApiKeySealer>,
     risk: Arc<dyn RiskEngine>,
     offload: Arc<dyn Offload>,
     breached: Option<Arc<dyn BreachedPasswords>>,
@@ -76,6 +78,7 @@ impl Identity<()> {
             mailer: Arc::new(NoopMailer),
             signin: SigninSettings::default(),
             sessions: SessionSettings::default(),
+            signing: SigningSettings::default(),
             risk: Arc::new(DefaultRiskEngine::default()),
             offload: Arc::new(Inline),
             breached: None,
@@ -119,6 +122,12 @@ impl<S> Identity<S> {
         ))
     }
 
+    pub(crate) fn api_key_sealer(&self) -> Result<&ApiKeySealer, Error> {
+        self.inner.api_key_sealer.as_ref().ok_or(Error::Keys(
+            "API keys need a key-encryption key (IdentityBuilder::key_encryption_key)",
+        ))
+    }
+
     /// The risk engine.
     pub fn risk_engine(&self) -> &dyn RiskEngine {
         &*self.inner.risk
@@ -159,6 +168,7 @@ pub struct IdentityBuilder<S> {
     mailer: Arc<dyn Mailer>,
     signin: SigninSettings,
     sessions: SessionSettings,
+    signing: SigningSettings,
     risk: Arc<dyn RiskEngine>,
     offload: Arc<dyn Offload>,
     breached: Option<Arc<dyn BreachedPasswords>>,
@@ -228,6 +238,13 @@ impl<S> IdentityBuilder<S> {
         self
     }
 
+    /// Signed-request settings (clock skew, simple signatures). Defaults to
+    /// [`SigningSettings::default`].
+    pub fn signing_settings(mut self, settings: SigningSettings) -> Self {
+        self.signing = settings;
+        self
+    }
+
     /// The risk engine sign-in and unregistering consult. Defaults to
     /// [`DefaultRiskEngine`].
     pub fn risk_engine(mut self, engine: impl RiskEngine) -> Self {
@@ -262,6 +279,7 @@ impl<S> IdentityBuilder<S> {
             mailer: self.mailer,
             signin: self.signin,
             sessions: self.sessions,
+            signing: self.signing,
             risk: self.risk,
             offload: self.offload,
             breached: self.breached,
@@ -275,7 +293,7 @@ impl<S: Store> IdentityBuilder<S> {
     ///
     /// # Errors
     /// [`Error::Config`] when the issuer is missing or malformed, a lifetime is out of bounds,
-    /// or settings contradict each other (sign-in settings included); [`Error::Keys`] when the
+    /// or settings contradict each other (sign-in and signing settings included); [`Error::Keys`] when the
     /// sign-in keys cannot be derived from the key-encryption key.
     pub fn build(self) -> Result<Identity<S>, Error> {
         let raw_issuer = self.issuer.ok_or(ConfigError::MissingIssuer)?;
@@ -284,10 +302,16 @@ impl<S: Store> IdentityBuilder<S> {
         self.tokens.check(&self.lifetimes)?;
         self.signin.validate()?;
         self.sessions.validate()?;
+        self.signing.validate()?;
         let signin_keys = self
             .key_encryption_key
             .as_ref()
             .map(SigninKeys::derive)
+            .transpose()?;
+        let api_key_sealer = self
+            .key_encryption_key
+            .as_ref()
+            .map(ApiKeySealer::derive)
             .transpose()?;
         let audience = self
             .tokens
@@ -313,6 +337,7 @@ impl<S: Store> IdentityBuilder<S> {
                     audience,
                     signin: self.signin,
                     sessions: self.sessions,
+                    signing: self.signing,
                 },
                 clock: self.clock,
                 store: self.store,
@@ -328,6 +353,7 @@ impl<S: Store> IdentityBuilder<S> {
                     self.tokens.revocation_max_staleness,
                 ),
                 signin_keys,
+                api_key_sealer,
                 risk: self.risk,
                 offload: self.offload,
                 breached: self.breached,

@@ -15,6 +15,7 @@
 //! Identity ── directory (organizations · users · applications · environments)
 //!          ── signin (sign-up · passwords · e-mail codes · TOTP · lockout) ── risk
 //!          ── tokens (codes · tokens · verification · revocation)
+//!          ── signing (API keys · signed requests)
 //!          ── audit (log events)
 //!         │ async store traits (one per aggregate) · Mailer · Clock
 //!         ▼
@@ -31,6 +32,7 @@
 //!   their OpenID Connect profile, applications (OAuth clients); [`signin`]: sign-up with e-mail
 //!   verification, passwords, TOTP and recovery codes, lockout, sign-in ending in an
 //!   authorization code, unregistering; [`tokens`]: codes, tokens, verification, revocation;
+//!   [`signing`]: API keys per organization and HMAC-signed requests;
 //!   [`audit`]: the audit log's queries.
 //! - runtime — [`Identity`] and its builder, [`config`], [`risk`] (the risk engine trait, its
 //!   decisions with the seed's codes, the default rules).
@@ -62,6 +64,7 @@ pub mod risk;
 pub mod secret;
 pub mod sessions;
 pub mod signin;
+pub mod signing;
 pub mod store;
 pub mod tokens;
 

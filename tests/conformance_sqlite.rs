@@ -117,7 +117,10 @@ async fn migrate_is_idempotent_and_safe_when_two_stores_race_on_one_file() {
     assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
     a.migrate().await.expect("a second run does nothing");
     b.migrate().await.expect("and neither does a third");
-    assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        recorded_migrations(&db.raw()),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     // Both work on the one schema.
     conformance::organization_round_trips(&a).await;
     conformance::organization_round_trips(&b).await;
@@ -159,7 +162,10 @@ async fn a_database_from_before_migration_4_is_upgraded_and_its_users_stay_activ
         )
         .expect("downgraded");
     store.migrate().await.expect("migration 4 applies");
-    assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        recorded_migrations(&db.raw()),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     let read = store.user(ENV, &org, user.id).await.expect("read");
     assert_eq!(read, Some(user), "an existing user stays active");
 }
@@ -185,7 +191,10 @@ async fn a_database_from_before_migration_5_gets_its_totals_back_filled() {
         )
         .expect("downgraded");
     store.migrate().await.expect("migration 5 applies");
-    assert_eq!(recorded_migrations(&db.raw()), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        recorded_migrations(&db.raw()),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     let (users, total) = store
         .list_users(ENV, &org, page(1, 2))
         .await

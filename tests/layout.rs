@@ -43,7 +43,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("runtime", &["risk", "config", "identity"]),
     (
         "services",
-        &["audit", "directory", "signin", "tokens", "sessions"],
+        &[
+            "audit",
+            "directory",
+            "signin",
+            "signing",
+            "tokens",
+            "sessions",
+        ],
     ),
     ("protocol", &["protocol"]),
 ];

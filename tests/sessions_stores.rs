@@ -19,7 +19,7 @@ use idcore::sessions::{
     SessionLimit, SessionSettings, TrustedApplication, ValidationFactor, ValidationFactors,
     WhenFull,
 };
-use idcore::store::{SessionStore, Store};
+use idcore::store::Store;
 use idcore::tokens::keys::EncryptionKey;
 use idcore::{Environment, Error, Identity};
 use support::*;

@@ -10,9 +10,11 @@ use crate::model::ids::Environment;
 
 mod session;
 mod signin;
+mod signing;
 
 pub use session::{SessionLimit, SessionSettings};
 pub use signin::{LockoutPolicy, SigninSettings};
+pub use signing::{SigningSettings, SimpleSignatures};
 
 /// How long things live. Every field is checked against its bounds at build time.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -218,6 +220,7 @@ pub struct Config {
     pub(crate) audience: String,
     pub(crate) signin: SigninSettings,
     pub(crate) sessions: SessionSettings,
+    pub(crate) signing: SigningSettings,
 }
 
 impl Config {
@@ -254,6 +257,11 @@ impl Config {
     /// The session settings.
     pub fn sessions(&self) -> &SessionSettings {
         &self.sessions
+    }
+
+    /// The signed-request settings.
+    pub fn signing(&self) -> &SigningSettings {
+        &self.signing
     }
 
     /// The `aud` of access tokens.

@@ -141,6 +141,20 @@ impl EventCode {
     /// `requested_by`).
     pub const USER_TOKENS_DELETED: Self = Self::constant("USER_TOKENS_DELETED");
 
+    // API keys and signed requests (the `signing` service).
+    /// An API key was created (details: `key_id`, `role`).
+    pub const API_KEY_CREATED: Self = Self::constant("API_KEY_CREATED");
+    /// An API key's secret was rotated (details: `key_id`, `previous_expires_at`).
+    pub const API_KEY_ROTATED: Self = Self::constant("API_KEY_ROTATED");
+    /// An API key was revoked (details: `key_id`).
+    pub const API_KEY_REVOKED: Self = Self::constant("API_KEY_REVOKED");
+    /// A signed request was refused (details: `reason`, the real one — the caller only saw
+    /// `invalid_signature` — and `key_id`, `scheme` when the request named them).
+    pub const SIGNATURE_REJECTED: Self = Self::constant("SIGNATURE_REJECTED");
+    /// A signed request that had already been accepted was presented again, and refused
+    /// (details: `key_id`, `scheme`).
+    pub const SIGNATURE_REPLAYED: Self = Self::constant("SIGNATURE_REPLAYED");
+
     const fn constant(code: &'static str) -> Self {
         Self(Cow::Borrowed(code))
     }

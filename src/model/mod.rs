@@ -7,6 +7,7 @@
 //! ([`crate::store`]) is written in these types, and the services ([`crate::directory`],
 //! [`crate::signin`], [`crate::tokens`] …) re-export them where their users look for them.
 
+pub mod api_key;
 pub mod application;
 pub mod event;
 pub mod fields;

@@ -208,6 +208,8 @@ pub enum ListKind {
     Applications,
     /// Audit events.
     Events,
+    /// An organization's API keys.
+    ApiKeys,
 }
 
 impl ListKind {
@@ -217,6 +219,7 @@ impl ListKind {
             Self::Organizations => 2,
             Self::Applications => 3,
             Self::Events => 4,
+            Self::ApiKeys => 5,
         }
     }
 
@@ -226,6 +229,7 @@ impl ListKind {
             2 => Self::Organizations,
             3 => Self::Applications,
             4 => Self::Events,
+            5 => Self::ApiKeys,
             _ => return None,
         })
     }
@@ -357,7 +361,13 @@ impl Cursor {
             (ListKind::Events, 8) => CursorKey::Event {
                 id: i64::from_be_bytes(rest.try_into().ok()?),
             },
-            (ListKind::Users | ListKind::Organizations | ListKind::Applications, 24) => {
+            (
+                ListKind::Users
+                | ListKind::Organizations
+                | ListKind::Applications
+                | ListKind::ApiKeys,
+                24,
+            ) => {
                 let (us, id) = rest.split_first_chunk::<8>()?;
                 CursorKey::Newest {
                     inserted_at: from_micros(i64::from_be_bytes(*us))?,

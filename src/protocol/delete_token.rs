@@ -22,7 +22,9 @@
 use serde::Serialize;
 
 use crate::identity::Identity;
+use crate::model::api_key::ApiKeyRole;
 use crate::model::ids::OrgDomain;
+use crate::signing::Verified;
 use crate::store::Store;
 
 /// The most users one owner request may name.
@@ -56,6 +58,16 @@ pub enum Caller {
     Owner,
     /// A user (authenticated by its token, or a signed user request).
     User,
+}
+
+/// The caller a verified signed request is, for `DeleteToken`: an owner key's signature is the
+/// account owner; a key of any other role may not delete tokens (`None`). Owner requests must
+/// be signed: nothing else maps to [`Caller::Owner`].
+pub fn caller_of(verified: &Verified) -> Option<Caller> {
+    match verified.role {
+        ApiKeyRole::Owner => Some(Caller::Owner),
+        ApiKeyRole::Read => None,
+    }
 }
 
 /// A checked `DeleteToken` request.

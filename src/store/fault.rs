@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::api_keys::{ApiKeyRecord, ApiKeyStore, KeyRotation};
 use super::credentials::{CredentialRecord, CredentialStore};
 use super::sessions::{Opened, SessionRecord, SessionStore};
 use super::sets::{Joined, LimitedSetStore, SetMember, WhenFull};
@@ -29,6 +30,7 @@ use super::{
     OneTimeEntry, OneTimeStore, OrganizationStore, RefreshTokenRecord, RefreshTokenStore,
     ReplayStore, Rotation, StoreError, Take, UserStore,
 };
+use crate::model::api_key::ApiKeyId;
 use crate::model::application::{Application, ApplicationScope};
 use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
@@ -690,5 +692,76 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
     ) -> Result<Vec<SessionRecord>, StoreError> {
         self.fault("user_sessions")?;
         self.inner.user_sessions(env, org, user_id, now).await
+    }
+}
+
+impl<S: ApiKeyStore> ApiKeyStore for FaultyStore<S> {
+    async fn insert_api_key(
+        &self,
+        env: Environment,
+        record: &ApiKeyRecord,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.fault("insert_api_key")?;
+        self.inner.insert_api_key(env, record, event).await
+    }
+
+    async fn api_key(
+        &self,
+        env: Environment,
+        id: ApiKeyId,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.fault("api_key")?;
+        self.inner.api_key(env, id).await
+    }
+
+    async fn list_api_keys(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        page: PageRequest,
+    ) -> Result<(Vec<ApiKeyRecord>, u64), StoreError> {
+        self.fault("list_api_keys")?;
+        self.inner.list_api_keys(env, org, page).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        id: ApiKeyId,
+        revoked_at: OffsetDateTime,
+        event: &NewEvent,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.fault("revoke_api_key")?;
+        self.inner
+            .revoke_api_key(env, org, id, revoked_at, event)
+            .await
+    }
+
+    async fn rotate_api_key(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        id: ApiKeyId,
+        expected_generation: u32,
+        rotation: &KeyRotation,
+        event: &NewEvent,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        self.fault("rotate_api_key")?;
+        self.inner
+            .rotate_api_key(env, org, id, expected_generation, rotation, event)
+            .await
+    }
+
+    async fn touch_api_key(
+        &self,
+        env: Environment,
+        id: ApiKeyId,
+        used_at: OffsetDateTime,
+        if_before: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.fault("touch_api_key")?;
+        self.inner.touch_api_key(env, id, used_at, if_before).await
     }
 }

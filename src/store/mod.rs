@@ -12,7 +12,8 @@
 //! | compare-and-swap rotation | [`RefreshTokenStore::rotate_refresh_token`] | refresh tokens |
 //! | counter with a limit | [`CounterStore::increment`] | failed attempts |
 //! | counted set with a limit | [`LimitedSetStore::join`] (refuse or evict the oldest) | concurrent sessions per user, seats of an SSO connection |
-//! | set-once marker / monotonic step | [`ReplayStore::mark_once`], [`ReplayStore::advance`] | request nonces, TOTP steps |
+//! | set-once marker / monotonic step | [`ReplayStore::mark_once`], [`ReplayStore::advance`] | request nonces, TOTP steps, signed-request signatures |
+//! | conditional key rotation | [`ApiKeyStore::rotate_api_key`] (on the generation), [`ApiKeyStore::revoke_api_key`] | API key secrets |
 //!
 //! Each trait's docs carry a **Contract** section; [`conformance`] (feature `conformance`) checks
 //! it for any adapter, including concurrency. [`MemoryStore`] is the embedded implementation.
@@ -67,6 +68,7 @@ use crate::model::user::User;
 use crate::page::{CursorKey, PageRequest};
 use crate::secret::Digest;
 
+pub mod api_keys;
 pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod fault;
@@ -82,6 +84,7 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use api_keys::{ApiKeyRecord, ApiKeyStore, KeyRotation};
 pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp};
 pub use memory::MemoryStore;
 pub use sessions::{Opened, SessionRecord, SessionStore};
@@ -181,6 +184,7 @@ pub trait Store:
     + CredentialStore
     + LimitedSetStore
     + SessionStore
+    + ApiKeyStore
     + Send
     + Sync
     + 'static
@@ -201,6 +205,7 @@ impl<T> Store for T where
         + CredentialStore
         + LimitedSetStore
         + SessionStore
+        + ApiKeyStore
         + Send
         + Sync
         + 'static

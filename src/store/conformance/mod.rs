@@ -78,7 +78,7 @@
 //!
 //! # Fixtures
 //! [`organization`], [`user`], [`application`], [`refresh_token`], [`successor`],
-//! [`one_time_entry`], [`credential_record`] and [`event`] build valid records with every
+//! [`one_time_entry`], [`credential_record`], [`api_key_record`] and [`event`] build valid records with every
 //! field set (so a store that drops a column fails the round-trip checks) at a given clock
 //! time, for adapter authors' own tests. Times are whole seconds from [`T0`], so stores that keep microseconds round-trip
 //! them exactly. They panic only on an invalid prefix or when the operating system's random
@@ -168,6 +168,7 @@ impl Outcome {
     }
 }
 
+mod api_keys;
 mod applications;
 mod audit;
 mod counters;
@@ -186,6 +187,7 @@ mod sets;
 mod take_once;
 mod users;
 
+pub use api_keys::*;
 pub use applications::*;
 pub use audit::*;
 pub use counters::*;
@@ -401,7 +403,16 @@ macro_rules! __conformance_checks {
                 ending_a_users_sessions_spares_except_and_others,
                 concurrent_opens_with_one_reuse_key_make_one_session,
                 validation_racing_invalidation_never_revives_a_session,
-                sessions_are_isolated_by_environment;
+                sessions_are_isolated_by_environment,
+                api_key_round_trips,
+                api_key_id_is_unique_and_a_refused_insert_writes_nothing,
+                api_keys_list_newest_first_and_cursor_walk_matches_page_walk,
+                api_key_revocation_happens_once_in_its_organization,
+                api_key_rotation_is_conditional_on_the_generation,
+                api_key_touch_writes_at_most_once_per_interval,
+                api_key_rotation_has_exactly_one_winner_under_contention,
+                api_key_revocation_has_exactly_one_winner_under_contention,
+                api_keys_are_isolated_by_environment;
             isolated:
                 organizations_list_newest_first_with_totals,
                 applications_list_only_their_scope_newest_first,

@@ -32,6 +32,7 @@ use crate::secret::Digest;
 
 mod tokens;
 
+mod api_keys;
 mod credentials;
 mod sessions;
 mod sets;
@@ -129,6 +130,7 @@ struct Env {
     credentials: Mutex<credentials::Credentials>,
     sets: Mutex<HashMap<Key, sets::Set>>,
     sessions: Mutex<sessions::Sessions>,
+    api_keys: Mutex<api_keys::ApiKeys>,
 }
 
 #[derive(Default)]

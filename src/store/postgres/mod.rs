@@ -84,6 +84,7 @@
 //! as `SERIALIZABLE` (conflicts then surface as retries) and DDL in the migration transaction is
 //! not atomic.
 
+mod api_keys;
 mod credentials;
 mod directory;
 mod events;
@@ -185,6 +186,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 11,
         name: "session_amr",
         sql: include_str!("migrations/0011_session_amr.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "api_keys",
+        sql: include_str!("migrations/0012_api_keys.sql"),
     },
 ];
 
@@ -497,6 +503,7 @@ fn unique_key(constraint: &str) -> Option<&'static str> {
         "sessions_pkey" => "id",
         "sessions_token_key" => "token",
         "sessions_reuse_key" => "reuse_key",
+        "api_keys_pkey" => "key_id",
         _ => return None,
     })
 }
@@ -529,6 +536,7 @@ mod tests {
             ("signing_keys_pkey", "kid"),
             ("credentials_pkey", "user"),
             ("credentials_username_key", "username"),
+            ("api_keys_pkey", "key_id"),
         ] {
             assert!(
                 sql.contains(&format!("CONSTRAINT {constraint} ")),

@@ -87,6 +87,7 @@
 //! Not tested: power loss (the durability above is SQLite's documented behaviour), network file
 //! systems, and files shared by processes on different machines (unsupported by SQLite's WAL).
 
+mod api_keys;
 mod credentials;
 mod directory;
 mod primitives;
@@ -156,6 +157,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 9,
         name: "session_amr",
         sql: include_str!("migrations/0009_session_amr.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "api_keys",
+        sql: include_str!("migrations/0010_api_keys.sql"),
     },
 ];
 
@@ -704,6 +710,7 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
         "sessions.env, sessions.reuse_key",
         "reuse_key",
     ),
+    ("api_keys_pkey", "api_keys.env, api_keys.id", "key_id"),
 ];
 
 #[cfg(test)]
