@@ -1,8 +1,9 @@
 //! The main job of idcore, on the embedded in-memory store:
 //! an organization, an application and a user; lists; the audit log; sign-up with an e-mail
 //! code and an authenticator app; sign-in with password + TOTP; the code → tokens path;
-//! Crowd-style SSO sessions (reuse, validation factors, single sign-on, ending all but one)
-//! and apstrata token deletion for a user list.
+//! Crowd-style SSO sessions (reuse, validation factors, single sign-on, ending all but one);
+//! an owner API key signing an apstrata `DeleteToken` for a user list, accepted once and
+//! refused when replayed.
 //!
 //! Run it with `cargo run --example quickstart`.
 
@@ -10,11 +11,12 @@ use idcore::audit::{EventCode, EventQuery};
 use idcore::directory::Address;
 use idcore::directory::OrgDomain;
 use idcore::mail::MemoryOutbox;
-use idcore::protocol::delete_token::{Caller, DeleteToken, Envelope, Transport};
+use idcore::protocol::delete_token::{DeleteToken, Envelope, Transport, caller_of};
 use idcore::risk::RequestContext;
 use idcore::sessions::{Authenticate, SessionStep, ValidationFactor, ValidationFactors};
 use idcore::signin::password::Password;
 use idcore::signin::{Authorization, Factor, SignInRequest, SignInStep, SignUp};
+use idcore::signing::{ApiKeyRole, NewApiKey, Scheme, SignedRequest, signature};
 use idcore::tokens::ClientAuth;
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
@@ -485,22 +487,58 @@ opened a session for {} ({}-character token, stored only as a digest), expires i
         outcome(sessions.validate(on_phone.token.expose(), &phone).await)
     );
 
-    // apstrata DeleteToken: the account owner deletes every token of a user list.
-    let params: Vec<(String, String)> = ["sam@example.com", "pearl@example.com"]
+    // apstrata DeleteToken: the account owner deletes every token of a user list, with a
+    // request signed by an owner API key (owner requests must be signed).
+    let created = identity
+        .api_keys(org)
+        .create(NewApiKey::new("support console", ApiKeyRole::Owner)?)
+        .await?;
+    let key_id = created.key.id.to_string();
+    println!(
+        "\ncreated API key {key_id} (owner; a {}-character secret shown once, stored sealed)",
+        created.secret.expose().len()
+    );
+    const PATH: &str = "/apsdb/rest/DeleteToken";
+    let mut params: Vec<(String, String)> = ["sam@example.com", "pearl@example.com"]
         .iter()
         .map(|u| ("userList".to_owned(), (*u).to_owned()))
         .collect();
-    let delete = DeleteToken::parse(Caller::Owner, Transport::Secure, &params)
+    let time = identity.now().unix_timestamp().to_string();
+    let sig = SignedRequest::new("POST", PATH, &params)
+        .sign(
+            Scheme::Default,
+            &time,
+            &key_id,
+            created.secret.expose().as_bytes(),
+        )
+        .ok_or(idcore::Error::ApiMisuse(
+            "the default scheme signs any request",
+        ))?;
+    params.extend(signature::wire_params(
+        Scheme::Default,
+        &key_id,
+        &time,
+        &sig,
+    ));
+
+    // The host's side: verify the signature, then carry the request out.
+    let request = SignedRequest::new("POST", PATH, &params);
+    let verified = identity.signatures().verify(&request).await?;
+    let caller = caller_of(&verified).ok_or(idcore::Error::Forbidden("not an owner key"))?;
+    let delete = DeleteToken::parse(caller, Transport::Secure, &params)
         .map_err(|_| idcore::Error::ApiMisuse("a valid DeleteToken request"))?;
-    let answer = match delete.execute(identity, org, "owner").await {
+    let answer = match delete.execute(identity, org, &key_id).await {
         Ok(()) => Envelope::success("req-1"),
         Err(e) => Envelope::failure("req-1", &e),
     };
     println!(
-        "DeleteToken for {} users: {}; the laptop's session now: {}",
-        params.len(),
+        "signed DeleteToken for 2 users: {}; the laptop's session now: {}",
         serde_json::to_string(&answer).unwrap_or_default(),
         outcome(sessions.validate(token, &laptop).await)
+    );
+    println!(
+        "the same signed request again: {}",
+        outcome(identity.signatures().verify(&request).await)
     );
     Ok(())
 }
