@@ -1,6 +1,8 @@
 //! Conformance checks: restart (durable stores).
 
+use super::sessions::fresh_session;
 use super::*;
+use crate::store::{Joined, Opened, SessionRecord, WhenFull};
 
 /// What [`restart_prepare`] wrote, for [`restart_verify`] to check after the store reopened.
 #[derive(Clone, Debug)]
@@ -14,14 +16,18 @@ pub struct RestartState {
     nonce: Key,
     account: User,
     credentials: CredentialRecord,
+    session: SessionRecord,
+    ended_session: SessionRecord,
+    set: Key,
+    member: Key,
 }
 
 /// The payload of the restart checks' one-time entries.
 pub(super) const RESTART_PAYLOAD: &[u8] = b"restart";
 
 /// Writes the state a durable store must keep across a restart: a used code and an unused one,
-/// a rotated refresh token and its successor, a TOTP step, a nonce, and an account whose
-/// credentials were updated once. Close and reopen the
+/// a rotated refresh token and its successor, a TOTP step, a nonce, an account whose
+/// credentials were updated once, a live session, an ended one, and a member of a counted set. Close and reopen the
 /// store, then call [`restart_verify`] with the answer.
 ///
 /// For durable adapters only: a store that lives in memory forgets everything with the process.
@@ -74,6 +80,33 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
         store.update_credentials(ENV, &credentials, 1, None).await,
         "update_credentials (setup)",
     );
+    let session = fresh_session(0, 600, 3600);
+    let ended_session = fresh_session(0, 600, 3600);
+    for s in [&session, &ended_session] {
+        assert_eq!(
+            ok(store.open_session(ENV, s, now).await, "open_session"),
+            Opened::Created,
+            "a new session (setup)"
+        );
+    }
+    assert!(
+        ok(
+            store.end_session(ENV, ended_session.id).await,
+            "end_session"
+        ),
+        "the second session ends (setup)"
+    );
+    let (set, member) = (fresh_key("restart-set"), fresh_key("restart-member"));
+    assert_eq!(
+        ok(
+            store
+                .join(ENV, &set, &member, 1, WhenFull::Refuse, at(3600), now)
+                .await,
+            "join"
+        ),
+        Joined::Added { evicted: vec![] },
+        "the first member (setup)"
+    );
     RestartState {
         used_code,
         used_at,
@@ -84,13 +117,18 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
         nonce,
         account,
         credentials,
+        session,
+        ended_session,
+        set,
+        member,
     }
 }
 
 /// Checks, on the reopened store, what [`restart_prepare`] wrote: the used code is still
 /// `AlreadyTaken` and the unused one takeable; the rotated refresh token is still `NotCurrent`
 /// and its successor stored; the step still refuses its value and the nonce is still a replay;
-/// the account and its credentials read back, by id and by username, as last written.
+/// the account and its credentials read back, by id and by username, as last written; the
+/// live session is found and reused, the ended one is not; the set's member still counts.
 pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
     let now = state.used_at + Duration::seconds(10);
     assert_eq!(
@@ -154,6 +192,52 @@ pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
         Some(state.credentials.clone()),
         "a username written before the restart must still find its account"
     );
+    assert_eq!(
+        ok(
+            store
+                .session_by_token(ENV, &state.session.token_digest, now)
+                .await,
+            "session_by_token"
+        ),
+        Some(state.session.clone()),
+        "a session opened before the restart must survive it"
+    );
+    let again = SessionRecord {
+        id: fresh_uuid(),
+        token_digest: fresh_digest(),
+        ..state.session.clone()
+    };
+    assert_eq!(
+        ok(store.open_session(ENV, &again, now).await, "open_session"),
+        Opened::Reused(Box::new(state.session.clone())),
+        "its reuse key must still answer it"
+    );
+    assert_eq!(
+        ok(
+            store
+                .session_by_token(ENV, &state.ended_session.token_digest, now)
+                .await,
+            "session_by_token"
+        ),
+        None,
+        "a session ended before the restart must stay ended"
+    );
+    let other = fresh_key("restart-member");
+    assert_eq!(
+        ok(
+            store
+                .join(ENV, &state.set, &other, 1, WhenFull::Refuse, at(3600), now)
+                .await,
+            "join"
+        ),
+        Joined::Full,
+        "a set's members must survive a restart and keep counting against its limit"
+    );
+    let members: Vec<Key> = ok(store.members(ENV, &state.set, now).await, "members")
+        .into_iter()
+        .map(|m| m.member)
+        .collect();
+    assert_eq!(members, vec![state.member.clone()]);
 }
 
 /// A whole-second time a day after `newest`, and never before [`LIST_BASE`].

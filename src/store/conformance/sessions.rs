@@ -33,7 +33,7 @@ pub fn session_record(
     }
 }
 
-fn fresh_session(created: i64, idle: i64, abs: i64) -> SessionRecord {
+pub(super) fn fresh_session(created: i64, idle: i64, abs: i64) -> SessionRecord {
     session_record(
         &fresh_domain("sess"),
         UserId::from_uuid(fresh_uuid()),
