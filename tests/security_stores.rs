@@ -35,45 +35,8 @@ use time::Duration;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-/// Expands each scenario `name` into a test per store adapter.
-macro_rules! on_every_store {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(idcore::MemoryStore::new()).await;
-                }
-            )*
-        }
-
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = crate::sqlite_file::TempDb::fresh("security").await;
-                    super::$name(db.open().await).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(schema) = crate::pg_schema::PgSchema::fresh("sec").await else {
-                        return;
-                    };
-                    super::$name(schema.open_with_pool(8)).await;
-                    schema.drop_schema().await;
-                }
-            )*
-        }
-    };
-}
-
 on_every_store!(
+    "security", "sec", 8;
     fifty_concurrent_redemptions_of_one_code_have_exactly_one_winner,
     a_code_of_another_client_or_past_its_lifetime_is_invalid_grant,
     a_replay_after_the_grace_window_revokes_the_family_and_its_access_tokens,

@@ -47,6 +47,25 @@ fn response(a: Authenticated) -> CrowdResponse {
     }
 }
 
+/// The token of a session opened with the seed's authentication request for `login`.
+async fn crowd_token<S: idcore::store::Store>(
+    sessions: &idcore::sessions::Sessions<'_, S>,
+    login: &str,
+) -> String {
+    let r = response(
+        crowd::authenticate(
+            sessions,
+            AuthenticateQuery::default(),
+            &seed_body(login, PASSWORD),
+            RequestContext::new(),
+            None,
+            BASE,
+        )
+        .await,
+    );
+    r.body.unwrap()["token"].as_str().unwrap().to_owned()
+}
+
 #[track_caller]
 fn reason(r: &CrowdResponse) -> (u16, &str) {
     (
@@ -254,20 +273,7 @@ async fn an_owner_deletes_the_tokens_of_a_user_list() {
     let domingo = f.active_user("domingo@dodge.com").await;
     f.active_user("keep@example.com").await;
     let sessions = f.identity.sessions(&f.org);
-    let open = async |login: &str| {
-        let r = response(
-            crowd::authenticate(
-                &sessions,
-                AuthenticateQuery::default(),
-                &seed_body(login, PASSWORD),
-                RequestContext::new(),
-                None,
-                BASE,
-            )
-            .await,
-        );
-        r.body.unwrap()["token"].as_str().unwrap().to_owned()
-    };
+    let open = async |login: &str| crowd_token(&sessions, login).await;
     let (john_s, domingo_s, keep_s) = (
         open("john@example.com").await,
         open("domingo@dodge.com").await,
@@ -348,20 +354,7 @@ async fn a_user_deletes_its_own_token_only() {
     f.active_user("john@example.com").await;
     f.active_user("ada@example.com").await;
     let sessions = f.identity.sessions(&f.org);
-    let open = async |login: &str| {
-        let r = response(
-            crowd::authenticate(
-                &sessions,
-                AuthenticateQuery::default(),
-                &seed_body(login, PASSWORD),
-                RequestContext::new(),
-                None,
-                BASE,
-            )
-            .await,
-        );
-        r.body.unwrap()["token"].as_str().unwrap().to_owned()
-    };
+    let open = async |login: &str| crowd_token(&sessions, login).await;
     let john = open("john@example.com").await;
     let ada = open("ada@example.com").await;
     let own = |user: &str, token: &str| {

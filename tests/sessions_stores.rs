@@ -26,44 +26,8 @@ use support::*;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-macro_rules! on_every_store {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(idcore::MemoryStore::new()).await;
-                }
-            )*
-        }
-
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let db = crate::sqlite_file::TempDb::fresh("sessions").await;
-                    super::$name(db.open().await).await;
-                }
-            )*
-        }
-
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(schema) = crate::pg_schema::PgSchema::fresh("sess").await else {
-                        return;
-                    };
-                    super::$name(schema.open_with_pool(16)).await;
-                    schema.drop_schema().await;
-                }
-            )*
-        }
-    };
-}
-
 on_every_store!(
+    "sessions", "sess", 16;
     a_hundred_concurrent_opens_for_one_user_and_factors_give_one_session,
     a_validation_after_an_invalidation_returned_is_never_valid,
     a_limit_of_ten_under_two_hundred_concurrent_opens_admits_exactly_ten,

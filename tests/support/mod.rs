@@ -341,3 +341,48 @@ impl RiskEngine for Broken {
         Box::pin(async { Err(RiskError::new(Down)) })
     }
 }
+
+/// Expands each scenario (a generic `async fn name<S: Store …>(store: S)` of the calling test
+/// file) into a test per store adapter: `memory::<name>`, `sqlite::<name>` (a fresh file named
+/// after `$file`) and `postgres::<name>` (a fresh schema named after `$schema`, through a pool
+/// of `$pool` connections; skipped without `IDCORE_TEST_POSTGRES_URL`). The calling file
+/// declares `mod sqlite_file;` and, with the `postgres` feature, `mod pg_schema;`.
+#[allow(unused_macros)]
+macro_rules! on_every_store {
+    ($file:literal, $schema:literal, $pool:literal; $($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(idcore::MemoryStore::new()).await;
+                }
+            )*
+        }
+
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = crate::sqlite_file::TempDb::fresh($file).await;
+                    super::$name(db.open().await).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(schema) = crate::pg_schema::PgSchema::fresh($schema).await else {
+                        return;
+                    };
+                    super::$name(schema.open_with_pool($pool)).await;
+                    schema.drop_schema().await;
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_every_store;
