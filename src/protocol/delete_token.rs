@@ -14,6 +14,7 @@
 //! | a user request without `apsdb.authToken` | `USER_TOKEN_REQUIRED` | 400 |
 //! | a user's token over plain HTTP | `INSECURE_TRANSPORT` | 400 |
 //! | an unknown token | `INVALID_TOKEN` | 400 |
+//! | a `Referer` header that is not an absolute http(s) URL ([`check_referer`]) | `MALFORMED_REFERER` | 400 |
 //! | a user whose tokens could not all be deleted | `INTERNAL_ERROR` | 500 |
 //!
 //! `apsws.*` signature parameters (`apsws.time`, `apsws.authSig`, `apsws.authKey` …) belong to
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use crate::identity::Identity;
 use crate::model::api_key::ApiKeyRole;
+use crate::model::fields::HttpUrl;
 use crate::model::ids::OrgDomain;
 use crate::signing::Verified;
 use crate::store::Store;
@@ -264,6 +266,22 @@ impl Envelope {
     }
 }
 
+/// Checks the request's `Referer` header, when it has one: it must be an absolute http(s) URL
+/// (seed 003 `MALFORMED_REFERER`). The header itself is echoed in the message only as far as
+/// its first 200 characters, without control characters.
+///
+/// # Errors
+/// [`DeleteTokenError::MalformedReferer`].
+pub fn check_referer(referer: Option<&str>) -> Result<(), DeleteTokenError> {
+    match referer {
+        None => Ok(()),
+        Some(r) if HttpUrl::parse(r).is_ok() => Ok(()),
+        Some(r) => Err(DeleteTokenError::MalformedReferer(
+            r.chars().filter(|c| !c.is_control()).take(200).collect(),
+        )),
+    }
+}
+
 impl DeleteToken {
     /// Carries out a checked request in an organization: a user's own token (its session) is
     /// ended, or every token of each listed user is deleted, in list order. `requested_by`
@@ -330,6 +348,36 @@ mod tests {
         (0..n)
             .map(|i| (USER_LIST.to_owned(), format!("user{i}@example.com")))
             .collect()
+    }
+
+    #[test]
+    fn a_referer_must_be_an_absolute_url() {
+        assert_eq!(check_referer(None), Ok(()));
+        assert_eq!(
+            check_referer(Some("https://app.example.com/page?x=1")),
+            Ok(())
+        );
+        for bad in [
+            "not a url",
+            "/relative",
+            "javascript:alert(1)",
+            "ftp://example.com/",
+        ] {
+            let e = check_referer(Some(bad)).unwrap_err();
+            assert_eq!((e.code(), e.http_status()), ("MALFORMED_REFERER", 400));
+            assert_eq!(
+                e.to_string(),
+                format!("Invalid originating referrer from the Referer header {bad}")
+            );
+        }
+        let long = format!("x\u{7}{}", "y".repeat(500));
+        match check_referer(Some(&long)) {
+            Err(DeleteTokenError::MalformedReferer(echo)) => {
+                assert_eq!(echo.chars().count(), 200);
+                assert!(!echo.contains('\u{7}'));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
