@@ -130,10 +130,12 @@ impl<'a, S: Store> Sessions<'a, S> {
         let env = self.identity.environment();
         let store = self.identity.store();
         let digest = Digest::of(token.as_bytes());
-        let Some(record) = store.session_by_token(env, &digest, now).await? else {
+        // A session whose user was disabled or deleted, or whose organization was deleted, is
+        // refused as an unknown one.
+        let Some((record, user)) = store.live_session(env, &digest, now).await? else {
             return Err(Error::InvalidSession);
         };
-        if &record.org != self.org {
+        if &record.org != self.org || !user.active {
             return Err(Error::InvalidSession);
         }
         if let Err(mismatch) = self.policy().check_stored(&record.factors, factors) {
@@ -151,14 +153,6 @@ impl<'a, S: Store> Sessions<'a, S> {
             .await;
             return Err(Error::InvalidSession);
         }
-        let user = store
-            .live_user(env, self.org, record.user_id)
-            .await?
-            .filter(|u| u.active);
-        let Some(user) = user else {
-            // Its user was disabled or deleted, or its organization deleted, meanwhile.
-            return Err(Error::InvalidSession);
-        };
         Ok((record, user))
     }
 

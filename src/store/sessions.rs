@@ -5,10 +5,11 @@ use std::future::Future;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Key;
+use super::{Key, OrganizationStore, UserStore};
 use crate::error::StoreError;
 use crate::model::ids::{Environment, OrgDomain, UserId};
 use crate::model::session::ValidationFactor;
+use crate::model::user::User;
 use crate::secret::Digest;
 
 /// The counted set of a user's sessions (members: session ids), which the session limit uses.
@@ -78,7 +79,8 @@ pub enum Opened {
 ///   it stores the record (replacing an expired session with that reuse key) and answers
 ///   [`Opened::Created`]. Of many concurrent opens with one reuse key exactly one creates, the
 ///   others reuse it. A taken `id` or `token_digest` answers [`StoreError::AlreadyExists`].
-/// - `session_by_token` finds a live session by its token digest.
+/// - `session_by_token` finds a live session by its token digest; `live_session` finds it
+///   together with its user, only while the user and its organization are live.
 /// - `touch_session` sets `validated_at` and `idle_expires_at` (capped at
 ///   `absolute_expires_at`, which never moves) of a live session and answers whether it was
 ///   live; after `end_session` (or another end) returned, it answers `false` and changes nothing.
@@ -101,6 +103,29 @@ pub trait SessionStore: Send + Sync {
         token_digest: &Digest,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// The live session whose token has this digest, with its user — only if the user exists
+    /// in the session's organization and that organization is live (`None` otherwise). What a
+    /// validation reads; the default reads the session, then the user
+    /// ([`UserStore::live_user`]); an adapter may answer with one statement (the PostgreSQL
+    /// store joins them).
+    fn live_session(
+        &self,
+        env: Environment,
+        token_digest: &Digest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<(SessionRecord, User)>, StoreError>> + Send
+    where
+        Self: UserStore + OrganizationStore,
+    {
+        async move {
+            let Some(session) = self.session_by_token(env, token_digest, now).await? else {
+                return Ok(None);
+            };
+            let user = self.live_user(env, &session.org, session.user_id).await?;
+            Ok(user.map(|u| (session, u)))
+        }
+    }
 
     /// Slides a live session's idle expiry; `false` if it is not live.
     fn touch_session(

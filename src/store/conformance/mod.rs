@@ -396,6 +396,7 @@ macro_rules! __conformance_checks {
                 set_evicting_joins_keep_the_limit_under_contention,
                 sets_are_isolated_by_environment,
                 session_round_trips,
+                live_session_answers_the_session_with_its_live_user,
                 session_reuse_returns_the_live_session_only,
                 session_id_and_token_are_unique,
                 session_touch_slides_idle_expiry_within_the_absolute_one,

@@ -389,3 +389,73 @@ pub async fn sessions_are_isolated_by_environment<S: Store>(store: &S) {
         Some(s)
     );
 }
+
+/// `live_session` answers a live session with its user, and nothing once the session ended,
+/// for a user that does not exist, or once the organization was deleted.
+pub async fn live_session_answers_the_session_with_its_live_user<S: Store>(store: &S) {
+    let org = fresh_org(store, ENV, "live-session").await;
+    let (user, _) = super::credentials::fresh_account(store, ENV, &org).await;
+    let s = session_record(&org, user.id, fresh_digest(), 0, 600, 3600);
+    let ended = session_record(&org, user.id, fresh_digest(), 0, 600, 3600);
+    let orphan = session_record(
+        &org,
+        UserId::from_uuid(fresh_uuid()),
+        fresh_digest(),
+        0,
+        600,
+        3600,
+    );
+    for r in [&s, &ended, &orphan] {
+        assert_eq!(
+            ok(store.open_session(ENV, r, at(0)).await, "open"),
+            Opened::Created
+        );
+    }
+    assert!(ok(store.end_session(ENV, ended.id).await, "end"));
+    assert_eq!(
+        ok(
+            store.live_session(ENV, &s.token_digest, at(1)).await,
+            "live"
+        ),
+        Some((s.clone(), user.clone())),
+        "the session and its user"
+    );
+    for (digest, why) in [
+        (&ended.token_digest, "an ended session"),
+        (&orphan.token_digest, "a session whose user does not exist"),
+        (&fresh_digest(), "an unknown token"),
+    ] {
+        assert_eq!(
+            ok(store.live_session(ENV, digest, at(1)).await, "live"),
+            None,
+            "{why}"
+        );
+    }
+    assert_eq!(
+        ok(
+            store.live_session(ENV, &s.token_digest, at(600)).await,
+            "live"
+        ),
+        None,
+        "an expired session"
+    );
+    ok(
+        store
+            .delete_organization(
+                ENV,
+                &org,
+                at(2),
+                &event("ORGANIZATION_DELETED", &org, at(2)),
+            )
+            .await,
+        "delete_organization",
+    );
+    assert_eq!(
+        ok(
+            store.live_session(ENV, &s.token_digest, at(3)).await,
+            "live"
+        ),
+        None,
+        "a session of a deleted organization"
+    );
+}

@@ -8,10 +8,12 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::directory::USER_COLUMNS;
 use super::rows;
 use super::{PostgresStore, begin, db_error, env_str, execute, query, query_opt, retrying};
 use crate::model::ids::{Environment, OrgDomain, UserId};
 use crate::model::session::ValidationFactor;
+use crate::model::user::User;
 use crate::secret::Digest;
 use crate::store::StoreError;
 use crate::store::sessions::{Opened, SessionRecord, SessionStore};
@@ -21,26 +23,77 @@ const COLUMNS: &str = "id, org, user_id, token_digest, token_nonce, reuse_key, f
 
 const LIVE: &str = "idle_expires_at > $3 AND absolute_expires_at > $3";
 
+/// The names of a session's columns in a row: as they are, or prefixed `s_` in a join.
+struct Names([&'static str; 12]);
+
+const PLAIN: Names = Names([
+    "id",
+    "org",
+    "user_id",
+    "token_digest",
+    "token_nonce",
+    "reuse_key",
+    "factors",
+    "amr",
+    "created_at",
+    "validated_at",
+    "idle_expires_at",
+    "absolute_expires_at",
+]);
+const PREFIXED: Names = Names([
+    "s_id",
+    "s_org",
+    "s_user_id",
+    "s_token_digest",
+    "s_token_nonce",
+    "s_reuse_key",
+    "s_factors",
+    "s_amr",
+    "s_created_at",
+    "s_validated_at",
+    "s_idle_expires_at",
+    "s_absolute_expires_at",
+]);
+
 fn session(row: &Row) -> Result<SessionRecord, StoreError> {
-    let factors: &str = rows::get(row, "factors")?;
-    let factors: Vec<ValidationFactor> =
-        serde_json::from_str(factors).map_err(|e| rows::bad("factors", e))?;
-    let amr: &str = rows::get(row, "amr")?;
-    let amr: Vec<String> = serde_json::from_str(amr).map_err(|e| rows::bad("amr", e))?;
-    let org: &str = rows::get(row, "org")?;
-    Ok(SessionRecord {
-        id: rows::get(row, "id")?,
-        org: OrgDomain::parse(org).map_err(|p| rows::bad("org", p))?,
-        user_id: UserId::from_uuid(rows::get(row, "user_id")?),
-        token_digest: rows::digest(row, "token_digest")?,
-        token_nonce: rows::get(row, "token_nonce")?,
-        reuse_key: rows::digest(row, "reuse_key")?,
+    session_with(row, &PLAIN)
+}
+
+/// A session from a row whose session columns are named `n`.
+fn session_with(row: &Row, n: &Names) -> Result<SessionRecord, StoreError> {
+    let [
+        id,
+        org,
+        user_id,
+        token_digest,
+        token_nonce,
+        reuse_key,
         factors,
         amr,
-        created_at: rows::get(row, "created_at")?,
-        validated_at: rows::get(row, "validated_at")?,
-        idle_expires_at: rows::get(row, "idle_expires_at")?,
-        absolute_expires_at: rows::get(row, "absolute_expires_at")?,
+        created_at,
+        validated_at,
+        idle_expires_at,
+        absolute_expires_at,
+    ] = n.0;
+    let factors_text: &str = rows::get(row, factors)?;
+    let factors_list: Vec<ValidationFactor> =
+        serde_json::from_str(factors_text).map_err(|e| rows::bad("factors", e))?;
+    let amr_text: &str = rows::get(row, amr)?;
+    let amr_list: Vec<String> = serde_json::from_str(amr_text).map_err(|e| rows::bad("amr", e))?;
+    let org_text: &str = rows::get(row, org)?;
+    Ok(SessionRecord {
+        id: rows::get(row, id)?,
+        org: OrgDomain::parse(org_text).map_err(|p| rows::bad("org", p))?,
+        user_id: UserId::from_uuid(rows::get(row, user_id)?),
+        token_digest: rows::digest(row, token_digest)?,
+        token_nonce: rows::get(row, token_nonce)?,
+        reuse_key: rows::digest(row, reuse_key)?,
+        factors: factors_list,
+        amr: amr_list,
+        created_at: rows::get(row, created_at)?,
+        validated_at: rows::get(row, validated_at)?,
+        idle_expires_at: rows::get(row, idle_expires_at)?,
+        absolute_expires_at: rows::get(row, absolute_expires_at)?,
     })
 }
 
@@ -128,6 +181,38 @@ impl SessionStore for PostgresStore {
         let client = self.client().await?;
         retrying!(query_opt(&client, &sql, &[&env, &digest, &now]))?
             .map(|row| session(&row))
+            .transpose()
+    }
+
+    async fn live_session(
+        &self,
+        env: Environment,
+        token_digest: &Digest,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRecord, User)>, StoreError> {
+        // One statement: the live session, its user, and its organization's live row.
+        let session_columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c} AS s_{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let user_columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = self.sql(&format!(
+            "SELECT {session_columns}, {user_columns} FROM {{schema}}.sessions s \
+             JOIN {{schema}}.users u ON u.env = s.env AND u.org = s.org AND u.id = s.user_id \
+             JOIN {{schema}}.organizations o \
+             ON o.env = s.env AND o.domain = s.org AND o.deleted_at IS NULL \
+             WHERE s.env = $1 AND s.token_digest = $2 \
+             AND s.idle_expires_at > $3 AND s.absolute_expires_at > $3"
+        ));
+        let (env, digest) = (env_str(env), &token_digest.as_bytes()[..]);
+        let client = self.client().await?;
+        retrying!(query_opt(&client, &sql, &[&env, &digest, &now]))?
+            .map(|row| Ok((session_with(&row, &PREFIXED)?, rows::user(&row)?)))
             .transpose()
     }
 
