@@ -474,18 +474,13 @@ async fn tokens_are_random_and_only_their_digest_is_stored() {
     for record in &stored {
         let debug = format!("{record:?}");
         assert!(tokens.iter().all(|t| !debug.contains(t.as_str())));
-        let digest = idcore::secret::Secret::from_presented(
-            tokens
-                .iter()
-                .find(|t| {
-                    idcore::secret::Secret::from_presented(t.as_str()).digest()
-                        == record.token_digest
-                })
-                .expect("each stored digest is one token's")
-                .as_str(),
-        )
-        .digest();
-        assert_eq!(digest, record.token_digest);
+        assert!(
+            tokens.iter().any(
+                |t| idcore::secret::Secret::from_presented(t.as_str()).digest()
+                    == record.token_digest
+            ),
+            "each stored digest is the SHA-256 of one handed-out token"
+        );
         assert!(record.token_nonce.len() >= 16, "128 bits or more");
     }
     // A token one character off is unknown.

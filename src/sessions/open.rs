@@ -10,12 +10,12 @@ use crate::model::ids::{ClientId, new_v7};
 use crate::model::session::ValidationFactors;
 use crate::model::user::User;
 use crate::risk::RequestContext;
-use crate::secret::random_array;
+use crate::secret::{Secret, random_array};
 use crate::signin::{Factor, SessionBinding, SessionSignIn, SessionSignInStep};
 use crate::store::sessions::user_session_set;
-use crate::store::{Joined, Key, Opened, SessionRecord, Store, StoreError};
+use crate::store::{Joined, Key, Opened, SessionRecord, Store};
 
-use super::service::{Sessions, factor_names, session_member};
+use super::service::{Sessions, factor_names, member_session, session_member};
 use super::types::{Authenticate, Session, SessionStep, TrustedApplication};
 
 /// Bytes of a session token's nonce (128 bits).
@@ -242,7 +242,7 @@ impl<'a, S: Store> Sessions<'a, S> {
     async fn created(
         &self,
         record: SessionRecord,
-        token: crate::secret::Secret,
+        token: Secret,
         user: User,
         how: &str,
         now: OffsetDateTime,
@@ -345,12 +345,7 @@ impl<'a, S: Store> Sessions<'a, S> {
     }
 
     async fn evict(&self, member: &Key, user: &User, now: OffsetDateTime) -> Result<(), Error> {
-        let Some(id) = member
-            .as_str()
-            .rsplit(':')
-            .next()
-            .and_then(|s| uuid::Uuid::parse_str(s).ok())
-        else {
+        let Some(id) = member_session(member) else {
             return Err(Error::ApiMisuse(
                 "a session set member that names no session",
             ));
@@ -374,12 +369,9 @@ impl<'a, S: Store> Sessions<'a, S> {
         if self.settings().limit.is_some() {
             let set = user_session_set(&record.org, record.user_id);
             let member = session_member(record.id);
-            match store.leave(env, &set, &member, self.identity.now()).await {
-                Ok(_) | Err(StoreError::NotFound) => {}
-                // The session is gone; its seat is reclaimed by the next join that finds the
-                // set full.
-                Err(_) => {}
-            }
+            // Best effort: the session is gone either way, and a seat left behind is reclaimed
+            // by the next join that finds the set full.
+            let _ = store.leave(env, &set, &member, self.identity.now()).await;
         }
         Ok(ended)
     }

@@ -143,6 +143,12 @@ pub(super) fn session_member(id: Uuid) -> Key {
     Key::new("session", &[&id.to_string()])
 }
 
+/// The session a member key of a user's counted set names.
+pub(super) fn member_session(member: &Key) -> Option<Uuid> {
+    let id = member.as_str().strip_prefix("session:")?;
+    Uuid::parse_str(id).ok()
+}
+
 /// The factors a stored session is bound to.
 pub(super) fn bound_factors(record: &SessionRecord) -> ValidationFactors {
     ValidationFactors::from_stored(&record.factors)
@@ -151,4 +157,22 @@ pub(super) fn bound_factors(record: &SessionRecord) -> ValidationFactors {
 /// The names of a factor set, for audit details.
 pub(super) fn factor_names(factors: &ValidationFactors) -> String {
     factors.iter().map(|(n, _)| n).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_key_names_its_session_and_nothing_else_does() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(member_session(&session_member(id)), Some(id));
+        for other in ["session:", "session:not-a-uuid", "seat:0123", "0123"] {
+            assert_eq!(
+                member_session(&Key::from_stored(other.to_owned())),
+                None,
+                "{other}"
+            );
+        }
+    }
 }

@@ -4,7 +4,6 @@
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::crypto::pkce::CodeChallenge;
 use crate::model::event::EventCode;
 use crate::model::session::{FactorMismatch, ValidationFactors};
 use crate::model::user::User;
@@ -92,10 +91,7 @@ impl<'a, S: Store> Sessions<'a, S> {
                 user_id: session.user.id,
                 client_id: authorization.client_id,
                 redirect_uri: authorization.redirect_uri.clone(),
-                code_challenge: CodeChallenge::parse(
-                    authorization.code_challenge.as_str(),
-                    Some("S256"),
-                )?,
+                code_challenge: authorization.code_challenge,
                 nonce: authorization.nonce,
                 state: authorization.state.clone(),
                 scope: authorization.scope,
