@@ -29,6 +29,7 @@ pub(crate) fn new_user_record<S>(
         managed_by: identity.config().managed_by().clone(),
         profile,
         metadata: Vec::new(),
+        rbac: Default::default(),
         active: true,
         avatar_hexa_color: HexColor::random()?,
         inserted_at: now,

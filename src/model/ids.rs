@@ -88,6 +88,10 @@ uuid_id!(
     /// The `client_id` of an application.
     ClientId
 );
+uuid_id!(
+    /// The immutable id of a metakey (a re-created key of the same name gets a new one).
+    MetaKeyId
+);
 
 /// Maximum length of an organization domain.
 pub const DOMAIN_MAX: usize = 63;

@@ -9,6 +9,7 @@
 
 pub mod api_key;
 pub mod application;
+pub mod claims;
 pub mod event;
 pub mod fields;
 pub mod ids;

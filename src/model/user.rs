@@ -23,8 +23,10 @@ pub struct User {
     pub managed_by: Name,
     /// The OpenID Connect profile.
     pub profile: Profile,
-    /// Custom metadata (see the claims module of later versions).
+    /// Its values of the organization's metakeys (see [`crate::claims`]).
     pub metadata: Vec<MetadataEntry>,
+    /// Its RBAC attributes: roles, actions, attributes, groups (see [`crate::claims`]).
+    pub rbac: Rbac,
     /// `false` once the user is disabled ([`Users::disable`](crate::directory::Users::disable)): sign-in, code exchange, refresh
     /// and user info refuse a disabled user. New users are active.
     pub active: bool,
@@ -38,14 +40,7 @@ pub struct User {
     pub version: u64,
 }
 
-/// A metadata value set on a user for a metakey.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub struct MetadataEntry {
-    /// The metakey's name.
-    pub key: String,
-    /// The value.
-    pub value: String,
-}
+pub use crate::model::claims::{MetadataEntry, Rbac};
 
 /// The OpenID Connect standard claims of a user (OIDC Core §5.1).
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -13,6 +13,7 @@
 //! | counter with a limit | [`CounterStore::increment`] | failed attempts |
 //! | counted set with a limit | [`LimitedSetStore::join`] (refuse or evict the oldest) | concurrent sessions per user, seats of an SSO connection |
 //! | set-once marker / monotonic step | [`ReplayStore::mark_once`], [`ReplayStore::advance`] | request nonces, TOTP steps, signed-request signatures |
+//! | conditional schema write | [`ClaimStore::put_claim_schema`] (on the version) | metakeys and role definitions of an organization |
 //! | conditional key rotation | [`ApiKeyStore::rotate_api_key`] (on the generation), [`ApiKeyStore::revoke_api_key`] | API key secrets |
 //!
 //! Each trait's docs carry a **Contract** section; [`conformance`] (feature `conformance`) checks
@@ -69,6 +70,7 @@ use crate::page::{CursorKey, PageRequest};
 use crate::secret::Digest;
 
 pub mod api_keys;
+pub mod claims;
 pub mod credentials;
 #[cfg(feature = "conformance")]
 pub mod fault;
@@ -85,6 +87,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, KeyRotation};
+pub use claims::ClaimStore;
 pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialStore, SealedTotp};
 pub use memory::MemoryStore;
 pub use sessions::{Opened, SessionRecord, SessionStore};
@@ -185,6 +188,7 @@ pub trait Store:
     + LimitedSetStore
     + SessionStore
     + ApiKeyStore
+    + ClaimStore
     + Send
     + Sync
     + 'static
@@ -206,6 +210,7 @@ impl<T> Store for T where
         + LimitedSetStore
         + SessionStore
         + ApiKeyStore
+        + ClaimStore
         + Send
         + Sync
         + 'static

@@ -109,9 +109,18 @@ pub fn user(env: Environment, org: &OrgDomain, email: &Email, at: OffsetDateTime
             }),
         },
         metadata: vec![MetadataEntry {
-            key: "plan".to_owned(),
-            value: "analytical-engine".to_owned(),
+            id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
+            key_id: MetaKeyId::from_uuid(Uuid::from_u128(
+                0x0190_0000_0000_7000_8000_0000_0000_0002,
+            )),
+            value: MetaValue::Text("analytical-engine \u{0}\"quoted\"".to_owned()),
         }],
+        rbac: Rbac {
+            roles: vec![label("App01AdministrationRole")],
+            actions: vec![label("App01:Read"), label("App01:Update")],
+            attributes: vec![label("FinanceAdminDept"), label("ITAdminDept")],
+            groups: vec![label("admins")],
+        },
         active: true,
         avatar_hexa_color: HexColor::parse("#1a2b3c").expect("constant is a valid color"),
         inserted_at: at,
@@ -219,6 +228,10 @@ pub(super) fn random<const N: usize>() -> [u8; N] {
 
 pub(super) fn name(s: &str) -> Name {
     Name::parse(s).expect("constant is a valid name")
+}
+
+pub(super) fn label(s: &str) -> Label {
+    Label::parse(s).expect("constant is a valid label")
 }
 
 pub(super) fn http_url(s: &str) -> HttpUrl {

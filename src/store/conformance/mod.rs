@@ -100,12 +100,13 @@ use super::{
 };
 use crate::crypto::keys::Algorithm;
 use crate::model::application::{Application, ApplicationScope, ApplicationType, TokenValidity};
+use crate::model::claims::{Label, MetaValue, Rbac};
 use crate::model::event::{Event, EventCode, EventQuery, NewEvent};
 use crate::model::fields::{
     Birthdate, CountryCode, Email, Gender, HexColor, HttpUrl, Locale, Name, Origin, PhoneNumber,
     RedirectUri, Text, ZoneInfo,
 };
-use crate::model::ids::{ClientId, Environment, OrgDomain, OrganizationId, UserId};
+use crate::model::ids::{ClientId, Environment, MetaKeyId, OrgDomain, OrganizationId, UserId};
 use crate::model::organization::Organization;
 use crate::model::user::{Address, MetadataEntry, Profile, User};
 use crate::page::{Cursor, ListKind, PageRequest};

@@ -235,6 +235,7 @@ pub async fn user_update_is_conditional_on_version<S: Store>(store: &S) {
             ..u.profile.clone()
         },
         metadata: Vec::new(),
+        rbac: Default::default(),
         active: false,
         updated_at: at(1),
         version: 2,

@@ -33,6 +33,7 @@ use crate::secret::Digest;
 mod tokens;
 
 mod api_keys;
+mod claims;
 mod credentials;
 mod sessions;
 mod sets;
@@ -131,6 +132,7 @@ struct Env {
     sets: Mutex<HashMap<Key, sets::Set>>,
     sessions: Mutex<sessions::Sessions>,
     api_keys: Mutex<api_keys::ApiKeys>,
+    claims: Mutex<claims::Schemas>,
 }
 
 #[derive(Default)]
