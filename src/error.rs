@@ -132,6 +132,37 @@ pub enum Error {
     #[error("invalid signature")]
     SignatureRejected,
 
+    /// A metakey name is a claim that a standard or idcore reserves (`iss`, `email`, `uid` …).
+    #[error("the claim name {0:?} is reserved")]
+    ReservedClaimName(String),
+
+    /// A required metakey has no value for the user, so no token can be issued until an
+    /// administrator sets one (the key is named; the audit log records it too).
+    #[error("the required metadata {key:?} has no value for this user")]
+    MetadataRequired {
+        /// The metakey's name.
+        key: String,
+    },
+
+    /// A write would make the user's tokens larger than idcore issues: the named budget
+    /// (`metadata`, `attributes` or `roles`, see [`crate::claims`]) is spent.
+    #[error("the {budget} of the tokens would exceed {limit} bytes")]
+    ClaimsTooLarge {
+        /// Which budget.
+        budget: &'static str,
+        /// Its size in bytes.
+        limit: usize,
+    },
+
+    /// Too many of something per organization (metakeys, role definitions).
+    #[error("at most {limit} {what} per organization")]
+    LimitReached {
+        /// What is limited.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+
     /// A caller bug that untrusted input can never cause (for example a store adapter that
     /// breaks its contract). The message says what was misused.
     #[error("api misuse: {0}")]
@@ -166,6 +197,10 @@ impl Error {
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::InvalidSession => "invalid_session",
             Self::SessionLimitReached => "session_limit_reached",
+            Self::ReservedClaimName(_) => "reserved_claim_name",
+            Self::MetadataRequired { .. } => "metadata_required",
+            Self::ClaimsTooLarge { .. } => "claims_too_large",
+            Self::LimitReached { .. } => "limit_reached",
         }
     }
 
@@ -188,6 +223,9 @@ impl Error {
             Self::Unavailable(_) => 503,
             Self::InvalidSession => 404,
             Self::SessionLimitReached => 403,
+            Self::ReservedClaimName(_) | Self::ClaimsTooLarge { .. } => 400,
+            Self::MetadataRequired { .. } => 403,
+            Self::LimitReached { .. } => 409,
         }
     }
 
@@ -303,6 +341,12 @@ pub enum Resource {
     SigningKey,
     /// An API key of an organization.
     ApiKey,
+    /// A metakey of an organization.
+    MetaKey,
+    /// A user's value for a metakey.
+    Metadata,
+    /// A role definition of an organization.
+    Role,
 }
 
 impl fmt::Display for Resource {
@@ -314,6 +358,9 @@ impl fmt::Display for Resource {
             Self::Event => "event",
             Self::SigningKey => "signing key",
             Self::ApiKey => "api key",
+            Self::MetaKey => "metakey",
+            Self::Metadata => "metadata",
+            Self::Role => "role",
         })
     }
 }

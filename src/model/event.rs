@@ -155,6 +155,26 @@ impl EventCode {
     /// (details: `key_id`, `scheme`).
     pub const SIGNATURE_REPLAYED: Self = Self::constant("SIGNATURE_REPLAYED");
 
+    // Custom claims (the `claims` service).
+    /// A metakey was created (details: `key_name`, `type`, `required`).
+    pub const METAKEY_CREATED: Self = Self::constant("METAKEY_CREATED");
+    /// A metakey was removed; its values leave every next token (details: `key_name`).
+    pub const METAKEY_REMOVED: Self = Self::constant("METAKEY_REMOVED");
+    /// A user's value for a metakey was set (details: `key_name`).
+    pub const METADATA_SET: Self = Self::constant("METADATA_SET");
+    /// A user's value for a metakey was removed (details: `key_name`).
+    pub const METADATA_REMOVED: Self = Self::constant("METADATA_REMOVED");
+    /// A user's RBAC attributes were updated (details: `fields`, the lists that changed).
+    pub const USER_ATTRIBUTES_UPDATED: Self = Self::constant("USER_ATTRIBUTES_UPDATED");
+    /// A role definition was created or changed (details: `role`, `actions`: their count).
+    pub const ROLE_DEFINED: Self = Self::constant("ROLE_DEFINED");
+    /// A role definition was removed (details: `role`).
+    pub const ROLE_REMOVED: Self = Self::constant("ROLE_REMOVED");
+    /// Tokens were refused because a required metakey has no value for the user (details:
+    /// `key_name`).
+    pub const TOKENS_DENIED_METADATA_REQUIRED: Self =
+        Self::constant("TOKENS_DENIED_METADATA_REQUIRED");
+
     const fn constant(code: &'static str) -> Self {
         Self(Cow::Borrowed(code))
     }
