@@ -48,6 +48,7 @@
 
 pub mod audit;
 mod cache;
+pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod crypto;

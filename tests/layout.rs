@@ -50,6 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "signing",
             "tokens",
             "sessions",
+            "claims",
         ],
     ),
     ("protocol", &["protocol"]),

@@ -281,6 +281,16 @@ impl MetaKey {
     }
 }
 
+impl crate::page::Keyed for MetaKey {
+    fn cursor(&self) -> crate::page::Cursor {
+        crate::page::Cursor::after_item(
+            crate::page::ListKind::MetaKeys,
+            self.inserted_at,
+            self.id.as_uuid(),
+        )
+    }
+}
+
 /// [`MetaKey::wire`].
 #[derive(Clone, Copy, Debug)]
 pub struct MetaKeyWire<'a> {

@@ -210,6 +210,8 @@ pub enum ListKind {
     Events,
     /// An organization's API keys.
     ApiKeys,
+    /// An organization's metakeys.
+    MetaKeys,
 }
 
 impl ListKind {
@@ -220,6 +222,7 @@ impl ListKind {
             Self::Applications => 3,
             Self::Events => 4,
             Self::ApiKeys => 5,
+            Self::MetaKeys => 6,
         }
     }
 
@@ -230,6 +233,7 @@ impl ListKind {
             3 => Self::Applications,
             4 => Self::Events,
             5 => Self::ApiKeys,
+            6 => Self::MetaKeys,
             _ => return None,
         })
     }
@@ -365,7 +369,8 @@ impl Cursor {
                 ListKind::Users
                 | ListKind::Organizations
                 | ListKind::Applications
-                | ListKind::ApiKeys,
+                | ListKind::ApiKeys
+                | ListKind::MetaKeys,
                 24,
             ) => {
                 let (us, id) = rest.split_first_chunk::<8>()?;

@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use time::OffsetDateTime;
 
 use super::claims::{
-    AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, ProfileClaims, issuer_of,
+    AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, Metadata, ProfileClaims,
+    issuer_of,
 };
 use super::redirect_allowed;
 use crate::Error;
@@ -42,9 +43,12 @@ impl<'a, S: Store> Tokens<'a, S> {
                 "redirect_uri is not registered for this client",
             ));
         }
-        if !self.user(&request.org, request.user_id).await?.active {
+        let (user, schema) = self.user_and_schema(&request.org, request.user_id).await?;
+        if !user.active {
             return Err(Error::Forbidden("the user is disabled"));
         }
+        // A required metakey without a value is said at sign-in, not only at the exchange.
+        self.custom_claims(&user, &schema).await?;
         let payload = CodePayload {
             org: request.org,
             user_id: request.user_id,
@@ -121,11 +125,12 @@ impl<'a, S: Store> Tokens<'a, S> {
             .await;
             return Err(Error::InvalidGrant);
         }
-        let user = match self.user(&payload.org, payload.user_id).await {
-            Ok(user) if user.active => user,
+        let (user, schema) = match self.user_and_schema(&payload.org, payload.user_id).await {
+            Ok((user, schema)) if user.active => (user, schema),
             Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
             Err(e) => return Err(e),
         };
+        let custom = self.custom_claims(&user, &schema).await?;
         // A code whose authentication predates a revocation of the user's or the client's
         // tokens (password change, global sign-out, disable, client revocation) is dead too:
         // otherwise a sign-in under way during a password change would outlive it.
@@ -147,6 +152,7 @@ impl<'a, S: Store> Tokens<'a, S> {
         let grant = Grant {
             org: &payload.org,
             user: &user,
+            custom: &custom,
             client_id: app.client_id,
             scope: &payload.scope,
             auth_time: payload.auth_time,
@@ -261,14 +267,16 @@ impl<'a, S: Store> Tokens<'a, S> {
             Some(asked) if asked.iter().all(|s| granted.contains(s)) => asked.to_vec(),
             Some(_) => return Err(Error::InvalidScope),
         };
-        let user = match self.user(&record.org, record.user_id).await {
-            Ok(user) if user.active => user,
+        let (user, schema) = match self.user_and_schema(&record.org, record.user_id).await {
+            Ok((user, schema)) if user.active => (user, schema),
             Ok(_) | Err(Error::NotFound(_)) => return Err(Error::InvalidGrant),
             Err(e) => return Err(e),
         };
+        let custom = self.custom_claims(&user, &schema).await?;
         let grant = Grant {
             org: &record.org,
             user: &user,
+            custom: &custom,
             client_id: app.client_id,
             scope: &scope,
             auth_time: record.auth_time.unix_timestamp(),
@@ -345,62 +353,14 @@ impl<'a, S: Store> Tokens<'a, S> {
         family_expires_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(TokenSet, RefreshTokenRecord), Error> {
-        let config = self.identity.config();
-        let defaults = config.lifetimes();
-        let access_lifetime = grant.validity.access_token.unwrap_or(defaults.access_token);
-        let id_lifetime = grant.validity.id_token.unwrap_or(defaults.id_token);
+        let defaults = self.identity.config().lifetimes();
         let refresh_lifetime = grant
             .validity
             .refresh_token
             .unwrap_or(defaults.refresh_token);
-        let iat = now.unix_timestamp();
-        let issuer = issuer_of(config.issuer().as_str(), grant.org);
-        let access_exp = iat + access_lifetime.whole_seconds();
-        let access = AccessClaims {
-            iss: Cow::Borrowed(&issuer),
-            sub: grant.user.id,
-            aud: Cow::Borrowed(config.audience()),
-            cid: grant.client_id,
-            dbs: self.env(),
-            exp: access_exp,
-            iat,
-            nbf: iat,
-            jti: crate::model::ids::new_v7(now),
-            jtt: Cow::Borrowed(JTT_ACCESS),
-            scp: grant
-                .scope
-                .iter()
-                .map(|s| Cow::Borrowed(s.as_str()))
-                .collect(),
-            tnt: grant.org.clone(),
-            ver: CLAIMS_VERSION,
-            uid: grant.user.id,
-            auth_time: grant.auth_time,
-            gid: grant.family.0,
-        };
-        let mut id = IdClaims {
-            iss: Cow::Borrowed(&issuer),
-            sub: grant.user.id,
-            aud: grant.client_id,
-            azp: grant.client_id,
-            cid: grant.client_id,
-            dbs: self.env(),
-            exp: iat + id_lifetime.whole_seconds(),
-            iat,
-            nbf: iat,
-            jti: crate::model::ids::new_v7(now),
-            jtt: Cow::Borrowed(JTT_OPENID),
-            tnt: grant.org.clone(),
-            ver: CLAIMS_VERSION,
-            auth_time: grant.auth_time,
-            gid: grant.family.0,
-            nonce: grant.nonce.map(Cow::Borrowed),
-            at_hash: None,
-            c_hash: None,
-            s_hash: None,
-            amr: grant.amr.to_vec(),
-            profile: ProfileClaims::of(grant.user),
-        };
+        let issuer = issuer_of(self.identity.config().issuer().as_str(), grant.org);
+        let (access, mut id) = self.claim_sets(&issuer, grant, now);
+        let (access_exp, iat) = (access.exp, access.iat);
         let (access_token, id_token) =
             sign_pair(&keys.signing, &access, &mut id, grant.code, grant.state)?;
         let refresh_token = Secret::generate()?;
@@ -431,5 +391,76 @@ impl<'a, S: Store> Tokens<'a, S> {
             },
             record,
         ))
+    }
+
+    /// The access and ID claims a grant issues at `now` (the ID token's hashes not yet set).
+    pub(super) fn claim_sets<'c>(
+        &'c self,
+        issuer: &'c str,
+        grant: &Grant<'c>,
+        now: OffsetDateTime,
+    ) -> (AccessClaims<'c>, IdClaims<'c>) {
+        let config = self.identity.config();
+        let defaults = config.lifetimes();
+        let access_lifetime = grant.validity.access_token.unwrap_or(defaults.access_token);
+        let id_lifetime = grant.validity.id_token.unwrap_or(defaults.id_token);
+        let iat = now.unix_timestamp();
+        let access_exp = iat + access_lifetime.whole_seconds();
+        let access = AccessClaims {
+            iss: Cow::Borrowed(issuer),
+            sub: grant.user.id,
+            aud: Cow::Borrowed(config.audience()),
+            cid: grant.client_id,
+            dbs: self.env(),
+            exp: access_exp,
+            iat,
+            nbf: iat,
+            jti: crate::model::ids::new_v7(now),
+            jtt: Cow::Borrowed(JTT_ACCESS),
+            scp: grant
+                .scope
+                .iter()
+                .map(|s| Cow::Borrowed(s.as_str()))
+                .collect(),
+            tnt: grant.org.clone(),
+            ver: CLAIMS_VERSION,
+            uid: grant.user.id,
+            auth_time: grant.auth_time,
+            gid: grant.family.0,
+            metadata: Metadata(grant.custom.metadata.clone()),
+            roles: grant.custom.roles.clone(),
+            actions: grant.custom.actions.clone(),
+            attributes: grant.custom.attributes.clone(),
+            groups: grant.custom.groups.clone(),
+        };
+        let id = IdClaims {
+            iss: Cow::Borrowed(issuer),
+            sub: grant.user.id,
+            aud: grant.client_id,
+            azp: grant.client_id,
+            cid: grant.client_id,
+            dbs: self.env(),
+            exp: iat + id_lifetime.whole_seconds(),
+            iat,
+            nbf: iat,
+            jti: crate::model::ids::new_v7(now),
+            jtt: Cow::Borrowed(JTT_OPENID),
+            tnt: grant.org.clone(),
+            ver: CLAIMS_VERSION,
+            auth_time: grant.auth_time,
+            gid: grant.family.0,
+            nonce: grant.nonce.map(Cow::Borrowed),
+            at_hash: None,
+            c_hash: None,
+            s_hash: None,
+            amr: grant.amr.to_vec(),
+            profile: ProfileClaims::of(grant.user),
+            metadata: access.metadata.clone(),
+            roles: access.roles.clone(),
+            actions: access.actions.clone(),
+            attributes: access.attributes.clone(),
+            groups: access.groups.clone(),
+        };
+        (access, id)
     }
 }

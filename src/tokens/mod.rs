@@ -44,6 +44,7 @@
 pub mod claims;
 mod grants;
 mod revoke;
+mod sample;
 mod service;
 mod verify;
 

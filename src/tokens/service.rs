@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::claims::{AccessClaims, IdClaims, ProfileClaims, TYP_ACCESS, TYP_ID};
+use super::claims::{AccessClaims, IdClaims, Metadata, ProfileClaims, TYP_ACCESS, TYP_ID};
 use super::jws;
 use crate::Error;
 use crate::cache::keyring::OrgKeys;
@@ -14,6 +14,7 @@ use crate::crypto::pkce::CodeChallenge;
 use crate::error::Resource;
 use crate::identity::Identity;
 use crate::model::application::{Application, TokenValidity};
+use crate::model::claims::{ClaimSchema, CustomClaims};
 use crate::model::event::{EventCode, NewEvent};
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::user::User;
@@ -138,6 +139,24 @@ pub struct UserInfo {
     /// The profile claims, read from the directory now.
     #[serde(flatten)]
     pub profile: ProfileClaims,
+    /// `resource_owner_metadata`, read now (omitted when empty).
+    #[serde(
+        rename = "resource_owner_metadata",
+        skip_serializing_if = "Metadata::is_empty"
+    )]
+    pub metadata: Metadata,
+    /// The user's roles, read now (omitted when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The actions granted now, directly or through roles (omitted when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// The user's attributes (omitted when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
+    /// The user's groups (omitted when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// The token service of one [`Identity`]; see [`Identity::tokens`].
@@ -263,6 +282,49 @@ impl<'a, S: Store> Tokens<'a, S> {
             .ok_or(Error::NotFound(Resource::User))
     }
 
+    /// The user and its organization's claim schema, if both are live: one store call.
+    pub(super) async fn user_and_schema(
+        &self,
+        org: &OrgDomain,
+        id: UserId,
+    ) -> Result<(User, ClaimSchema), Error> {
+        self.identity
+            .store()
+            .live_user_claims(self.env(), org, id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))
+    }
+
+    /// The custom claims `user`'s tokens carry now; a required metakey without a value refuses
+    /// them, naming the key, and is audited.
+    ///
+    /// # Errors
+    /// [`Error::MetadataRequired`].
+    pub(crate) async fn custom_claims(
+        &self,
+        user: &User,
+        schema: &ClaimSchema,
+    ) -> Result<CustomClaims, Error> {
+        match schema.resolve(&user.metadata, &user.rbac) {
+            Ok(custom) => Ok(custom),
+            Err(missing) => {
+                self.audit(
+                    NewEvent::new(
+                        EventCode::TOKENS_DENIED_METADATA_REQUIRED,
+                        self.identity.now(),
+                    )
+                    .tenant(&user.org)
+                    .user(user.id, &user.profile.email)
+                    .detail("key_name", missing.key.as_str()),
+                )
+                .await;
+                Err(Error::MetadataRequired {
+                    key: missing.key.as_str().to_owned(),
+                })
+            }
+        }
+    }
+
     pub(super) async fn keys_for_signing(
         &self,
         org: &OrgDomain,
@@ -345,6 +407,8 @@ pub fn sign_pair(
 pub(super) struct Grant<'a> {
     pub(super) org: &'a OrgDomain,
     pub(super) user: &'a User,
+    /// The user's custom claims, resolved against its organization's schema.
+    pub(super) custom: &'a CustomClaims,
     pub(super) client_id: ClientId,
     pub(super) scope: &'a [String],
     pub(super) auth_time: i64,

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use time::OffsetDateTime;
 
 use super::claims::{
-    AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, ProfileClaims, TYP_ACCESS,
-    TYP_ID,
+    AccessClaims, CLAIMS_VERSION, IdClaims, JTT_ACCESS, JTT_OPENID, Metadata, ProfileClaims,
+    TYP_ACCESS, TYP_ID,
 };
 use super::jws;
 use crate::Error;
@@ -153,14 +153,15 @@ impl<'a, S: Store> Tokens<'a, S> {
     pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, Error> {
         let verified = self.verify_live(access_token).await?;
         let c = &verified.claims;
-        let user = match self.user(&c.tnt, c.uid).await {
-            Ok(user) if user.active => user,
+        let (user, schema) = match self.user_and_schema(&c.tnt, c.uid).await {
+            Ok((user, schema)) if user.active => (user, schema),
             Ok(_) | Err(Error::NotFound(_)) => {
                 return Err(Error::InvalidToken(TokenProblem::Revoked));
             }
             Err(e) => return Err(e),
         };
         let profile = ProfileClaims::of(&user);
+        let custom = self.custom_claims(&user, &schema).await?;
         Ok(UserInfo {
             sub: user.id,
             username: user
@@ -171,6 +172,11 @@ impl<'a, S: Store> Tokens<'a, S> {
             auth_time: c.auth_time,
             exp: c.exp,
             profile,
+            metadata: Metadata(custom.metadata),
+            roles: custom.roles,
+            actions: custom.actions,
+            attributes: custom.attributes,
+            groups: custom.groups,
         })
     }
 

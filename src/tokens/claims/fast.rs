@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use uuid::Uuid;
 
-use super::{AccessClaims, JTT_ACCESS};
+use super::{AccessClaims, JTT_ACCESS, Metadata};
+use crate::model::claims::MetaValue;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 
 /// A cursor over the claims text. Every position it stops at is an ASCII byte, so every
@@ -52,6 +53,58 @@ impl<'a> Scan<'a> {
         }
         self.i += len;
         Some(if negative { -value } else { value })
+    }
+
+    /// An array of strings.
+    fn strings(&mut self) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        self.eat(b'[')?;
+        if self.eat(b']').is_none() {
+            loop {
+                out.push(self.str()?.to_owned());
+                if self.eat(b',').is_none() {
+                    self.eat(b']')?;
+                    break;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// `resource_owner_metadata`: an object of strings, canonical integers and booleans, each
+    /// name once.
+    fn metadata(&mut self) -> Option<Metadata> {
+        let mut out: Vec<(String, MetaValue)> = Vec::new();
+        self.eat(b'{')?;
+        if self.eat(b'}').is_none() {
+            loop {
+                let name = self.str()?;
+                if out.iter().any(|(n, _)| n == name) {
+                    return None;
+                }
+                self.eat(b':')?;
+                let rest = self.text.as_bytes().get(self.i..)?;
+                let value = match rest.first()? {
+                    b'"' => MetaValue::Text(self.str()?.to_owned()),
+                    b't' if rest.starts_with(b"true") => {
+                        self.i += 4;
+                        MetaValue::Boolean(true)
+                    }
+                    b'f' if rest.starts_with(b"false") => {
+                        self.i += 5;
+                        MetaValue::Boolean(false)
+                    }
+                    b'-' | b'0'..=b'9' => MetaValue::Integer(self.int()?),
+                    _ => return None,
+                };
+                out.push((name.to_owned(), value));
+                if self.eat(b',').is_none() {
+                    self.eat(b'}')?;
+                    break;
+                }
+            }
+        }
+        Some(Metadata(out))
     }
 
     fn uuid(&mut self) -> Option<Uuid> {
@@ -144,6 +197,8 @@ pub(super) fn access(json: &[u8]) -> Option<AccessClaims<'static>> {
     let (mut exp, mut iat, mut nbf, mut jti, mut jtt) = (None, None, None, None, None);
     let (mut scp, mut tnt, mut ver, mut uid, mut auth_time, mut gid) =
         (None, None, None, None, None, None);
+    let (mut metadata, mut roles, mut actions, mut attributes, mut groups) =
+        (None, None, None, None, None);
     s.eat(b'{')?;
     loop {
         let name = s.str()?;
@@ -200,6 +255,11 @@ pub(super) fn access(json: &[u8]) -> Option<AccessClaims<'static>> {
             b"uid" => set(&mut uid, s.uuid().map(UserId::from_uuid))?,
             b"auth_time" => set(&mut auth_time, s.int())?,
             b"gid" => set(&mut gid, s.uuid())?,
+            b"resource_owner_metadata" => set(&mut metadata, s.metadata())?,
+            b"roles" => set(&mut roles, s.strings())?,
+            b"actions" => set(&mut actions, s.strings())?,
+            b"attributes" => set(&mut attributes, s.strings())?,
+            b"groups" => set(&mut groups, s.strings())?,
             _ => return None,
         }
         if s.eat(b',').is_none() {
@@ -227,5 +287,10 @@ pub(super) fn access(json: &[u8]) -> Option<AccessClaims<'static>> {
         uid: uid?,
         auth_time: auth_time?,
         gid: gid?,
+        metadata: metadata.unwrap_or_default(),
+        roles: roles.unwrap_or_default(),
+        actions: actions.unwrap_or_default(),
+        attributes: attributes.unwrap_or_default(),
+        groups: groups.unwrap_or_default(),
     })
 }

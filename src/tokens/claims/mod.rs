@@ -64,6 +64,25 @@ pub struct AccessClaims<'a> {
     pub auth_time: i64,
     /// The grant (refresh token family) the token belongs to.
     pub gid: Uuid,
+    /// `resource_owner_metadata`: the user's metakey values (omitted when it has none).
+    #[serde(
+        rename = "resource_owner_metadata",
+        default,
+        skip_serializing_if = "Metadata::is_empty"
+    )]
+    pub metadata: Metadata,
+    /// The user's roles, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The actions granted, directly or through roles, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// The user's attributes, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
+    /// The user's groups, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl AccessClaims<'static> {
@@ -74,12 +93,14 @@ impl AccessClaims<'static> {
     /// scanner made for this claim set, without building a JSON tree and with one allocation
     /// per string; anything else goes through serde, which gives the same answer.
     pub fn from_json(json: &[u8]) -> Option<Self> {
-        match fast::access(json) {
-            Some(claims) => Some(claims),
+        let mut claims = match fast::access(json) {
+            Some(claims) => claims,
             None => serde_json::from_slice::<AccessClaims<'_>>(json)
                 .ok()
-                .map(AccessClaims::into_owned),
-        }
+                .map(AccessClaims::into_owned)?,
+        };
+        claims.sort_lists();
+        Some(claims)
     }
 }
 
@@ -122,6 +143,13 @@ impl AccessClaims<'_> {
         w.uuid("uid", &self.uid.as_uuid());
         w.int("auth_time", self.auth_time);
         w.uuid("gid", &self.gid);
+        w.custom(
+            &self.metadata,
+            &self.roles,
+            &self.actions,
+            &self.attributes,
+            &self.groups,
+        );
         w.finish()
     }
 }
@@ -174,14 +202,24 @@ impl IdClaims<'_> {
         if let Some(at) = p.updated_at {
             w.int("updated_at", at);
         }
+        w.custom(
+            &self.metadata,
+            &self.roles,
+            &self.actions,
+            &self.attributes,
+            &self.groups,
+        );
         w.finish()
     }
 }
 
+mod custom;
 mod fast;
 #[cfg(test)]
 mod tests;
 mod write;
+
+pub use custom::Metadata;
 
 /// The OpenID Connect profile claims carried by ID tokens and user info.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
@@ -323,6 +361,25 @@ pub struct IdClaims<'a> {
     /// The user's profile claims.
     #[serde(flatten)]
     pub profile: ProfileClaims,
+    /// `resource_owner_metadata`: the user's metakey values (omitted when it has none).
+    #[serde(
+        rename = "resource_owner_metadata",
+        default,
+        skip_serializing_if = "Metadata::is_empty"
+    )]
+    pub metadata: Metadata,
+    /// The user's roles, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The actions granted, directly or through roles, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// The user's attributes, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
+    /// The user's groups, sorted (omitted when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// The organization issuer: `{issuer}/t/{domain}`.

@@ -2,6 +2,9 @@
 
 use uuid::Uuid;
 
+use super::Metadata;
+use crate::model::claims::MetaValue;
+
 pub(super) struct Json {
     buf: Vec<u8>,
 }
@@ -52,6 +55,10 @@ impl Json {
 
     pub(super) fn int(&mut self, key: &str, value: i64) {
         self.key(key);
+        self.number(value);
+    }
+
+    fn number(&mut self, value: i64) {
         if value < 0 {
             self.buf.push(b'-');
         }
@@ -79,6 +86,48 @@ impl Json {
             escaped(&mut self.buf, v);
         }
         self.buf.push(b']');
+    }
+
+    /// The custom claims, each omitted when empty: `resource_owner_metadata`, `roles`,
+    /// `actions`, `attributes`, `groups` (the order of the claim structs' fields).
+    pub(super) fn custom(
+        &mut self,
+        metadata: &Metadata,
+        roles: &[String],
+        actions: &[String],
+        attributes: &[String],
+        groups: &[String],
+    ) {
+        if !metadata.is_empty() {
+            self.key("resource_owner_metadata");
+            self.buf.push(b'{');
+            for (i, (name, value)) in metadata.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(b',');
+                }
+                escaped(&mut self.buf, name);
+                self.buf.push(b':');
+                match value {
+                    MetaValue::Boolean(b) => {
+                        self.buf
+                            .extend_from_slice(if *b { b"true" } else { b"false" })
+                    }
+                    MetaValue::Integer(n) => self.number(*n),
+                    MetaValue::Text(t) => escaped(&mut self.buf, t),
+                }
+            }
+            self.buf.push(b'}');
+        }
+        for (key, list) in [
+            ("roles", roles),
+            ("actions", actions),
+            ("attributes", attributes),
+            ("groups", groups),
+        ] {
+            if !list.is_empty() {
+                self.strs(key, list.iter().map(String::as_str));
+            }
+        }
     }
 
     pub(super) fn finish(mut self) -> Vec<u8> {
