@@ -672,14 +672,15 @@ impl ClaimSchema {
     /// The JSON length of `resource_owner_metadata` for these entries: only values of keys in
     /// this schema count (others are not issued).
     pub fn metadata_json_len(&self, entries: &[MetadataEntry]) -> usize {
-        let members: usize = entries
+        let (count, members) = entries
             .iter()
             .filter_map(|e| {
                 let key = self.metakey_by_id(e.key_id)?;
-                Some(json_str_len(key.name.as_str()) + 2 + e.value.json_len())
+                Some(json_str_len(key.name.as_str()) + 1 + e.value.json_len())
             })
-            .sum();
-        members + 2
+            .fold((0usize, 0usize), |(n, len), member| (n + 1, len + member));
+        // `{`, `}`, and a comma between members.
+        members + 2 + count.saturating_sub(1)
     }
 
     /// The custom claims a user with these `metadata` and `rbac` receives now (a user's
@@ -846,6 +847,51 @@ mod tests {
             parse_labels(many.iter().map(String::as_str), false),
             Err(FieldProblem::OutOfRange { min: 0, max: 64 })
         );
+    }
+
+    #[test]
+    fn the_metadata_length_is_the_json_length_of_the_issued_object() {
+        let next = std::cell::Cell::new(1u128);
+        let fresh = || {
+            next.set(next.get() + 1);
+            Uuid::from_u128(next.get())
+        };
+        let key = |name: &str, kind| MetaKey {
+            id: MetaKeyId::from_uuid(fresh()),
+            name: MetaKeyName::parse(name).expect("a valid name"),
+            kind,
+            required: false,
+            inserted_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let schema = ClaimSchema {
+            metakeys: vec![
+                key("a b", MetaKeyType::String),
+                key("n", MetaKeyType::Integer),
+            ],
+            ..ClaimSchema::default()
+        };
+        let entry = |k: &MetaKey, value| MetadataEntry {
+            id: fresh(),
+            key_id: k.id,
+            value,
+        };
+        let removed = key("gone", MetaKeyType::String);
+        let entries = vec![
+            entry(&schema.metakeys[0], MetaValue::Text("q\"uote".into())),
+            entry(&removed, MetaValue::Text("not issued".into())),
+            entry(&schema.metakeys[1], MetaValue::Integer(-40)),
+        ];
+        let issued = schema
+            .resolve(&entries, &Rbac::default())
+            .expect("no required key");
+        let object: serde_json::Map<String, serde_json::Value> = issued
+            .metadata
+            .iter()
+            .map(|(n, v)| (n.clone(), serde_json::to_value(v).expect("a value")))
+            .collect();
+        let json = serde_json::to_string(&object).expect("serializes");
+        assert_eq!(schema.metadata_json_len(&entries), json.len(), "{json}");
+        assert_eq!(schema.metadata_json_len(&[]), 2);
     }
 
     #[test]
