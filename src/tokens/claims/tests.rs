@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::model::claims::MetaValue;
 
 fn serde_parse(json: &[u8]) -> Option<AccessClaims<'static>> {
     serde_json::from_slice::<AccessClaims<'_>>(json)
@@ -30,8 +31,85 @@ fn written() -> Vec<u8> {
         uid: UserId::from_uuid(id("019a0000-0000-7000-8000-000000000001")),
         auth_time: 1_779_996_000,
         gid: id("019a0000-0000-7000-8000-000000000004"),
+        metadata: Metadata::default(),
+        roles: Vec::new(),
+        actions: Vec::new(),
+        attributes: Vec::new(),
+        groups: Vec::new(),
     };
     serde_json::to_vec(&claims).unwrap()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// An access token's claims with every custom claim, as idcore writes them.
+fn written_custom() -> Vec<u8> {
+    let mut claims = fast::access(&written()).unwrap();
+    claims.metadata = Metadata(vec![
+        ("department".to_owned(), MetaValue::Text("R&D".to_owned())),
+        ("level".to_owned(), MetaValue::Integer(-7)),
+        ("admin".to_owned(), MetaValue::Boolean(true)),
+        ("off".to_owned(), MetaValue::Boolean(false)),
+    ]);
+    claims.roles = strings(&["App01AdministrationRole"]);
+    claims.actions = strings(&["App01:Delete", "App01:Read"]);
+    claims.attributes = strings(&["ITAdminDept"]);
+    claims.groups = strings(&["admins", "auditors"]);
+    claims.to_json()
+}
+
+#[test]
+fn the_scanner_reads_the_custom_claims_as_serde_does() {
+    let json = written_custom();
+    assert_eq!(json, {
+        let parsed = serde_parse(&json).unwrap();
+        serde_json::to_vec(&parsed).unwrap()
+    });
+    let fast = fast::access(&json).expect("the scanner reads idcore's custom claims");
+    assert_eq!(Some(fast.clone()), serde_parse(&json));
+    assert_eq!(fast.metadata.get("level"), Some(&MetaValue::Integer(-7)));
+    assert!(fast.has_action("App01:Read") && !fast.has_action("App01:Update"));
+    let cases: Vec<(Vec<u8>, bool)> = vec![
+        // (variant, serde accepts it)
+        (
+            replace(&json, "\"level\":-7", "\"level\":-7,\"level\":1"),
+            false,
+        ),
+        (replace(&json, "\"level\":-7", "\"level\":7.5"), false),
+        (replace(&json, "\"level\":-7", "\"level\":null"), false),
+        (replace(&json, "\"level\":-7", "\"level\":[1]"), false),
+        (replace(&json, "\"admin\":true", "\"admin\":truex"), false),
+        (replace(&json, "\"roles\":[", "\"roles\":[1,"), false),
+        (
+            replace(
+                &json,
+                "\"groups\":[\"admins\"",
+                "\"groups\":[\"zeta\",\"admins\"",
+            ),
+            true,
+        ),
+        (replace(&json, ",\"roles\"", ",\"roles\":[],\"x\""), false),
+        (
+            replace(&json, "\"actions\":[\"App01:Delete\",", "\"actions\":["),
+            true,
+        ),
+    ];
+    for (variant, accepted) in cases {
+        let text = String::from_utf8_lossy(&variant).into_owned();
+        if let Some(c) = fast::access(&variant) {
+            assert_eq!(Some(c), serde_parse(&variant), "{text}");
+        }
+        let parsed = AccessClaims::from_json(&variant);
+        assert_eq!(parsed.is_some(), accepted, "{text}");
+        if let Some(p) = parsed {
+            assert!(
+                p.groups.is_sorted(),
+                "lists are sorted for the checks: {text}"
+            );
+        }
+    }
 }
 
 fn replace(json: &[u8], from: &str, to: &str) -> Vec<u8> {
@@ -162,6 +240,11 @@ fn id_claims(nonce: &str, name: &str) -> IdClaims<'static> {
             updated_at: Some(0),
             ..ProfileClaims::default()
         },
+        metadata: a.metadata.clone(),
+        roles: a.roles.clone(),
+        actions: a.actions.clone(),
+        attributes: a.attributes.clone(),
+        groups: a.groups.clone(),
     }
 }
 
@@ -193,8 +276,24 @@ proptest! {
         ver in any::<u32>(),
         nonce in ".*",
         name in ".*",
+        meta in prop::collection::vec((".*", ".*", any::<i64>(), any::<bool>()), 0..3),
+        roles in prop::collection::vec(".*", 0..3),
     ) {
         let mut access = fast::access(&written()).unwrap();
+        access.metadata = Metadata(
+            meta.iter()
+                .enumerate()
+                .flat_map(|(i, (k, v, n, b))| {
+                    [
+                        (format!("{i}s{k}"), MetaValue::Text(v.clone())),
+                        (format!("{i}n{k}"), MetaValue::Integer(*n)),
+                        (format!("{i}b{k}"), MetaValue::Boolean(*b)),
+                    ]
+                })
+                .collect(),
+        );
+        access.roles = roles.clone();
+        access.groups = roles;
         access.iss = Cow::Owned(iss);
         access.scp = scopes.into_iter().map(Cow::Owned).collect();
         access.exp = exp;
@@ -234,7 +333,7 @@ proptest! {
         op in 0u8..3,
         byte in prop::sample::select(b"\"\\,:{}[]-.e0123456789abfnrtu \x00\xff".to_vec()),
     ) {
-        let mut json = written();
+        let mut json = if at % 2 == 0 { written() } else { written_custom() };
         let at = at % json.len();
         match op {
             0 => json[at] = byte,
