@@ -53,15 +53,17 @@ use idcore::directory::{
     UserId,
 };
 use idcore::model::api_key::ApiKeyId;
+use idcore::model::claims::ClaimSchema;
 use idcore::page::PageRequest;
 use idcore::secret::Digest;
 use idcore::store::conformance;
 use idcore::store::{
-    Advance, ApiKeyRecord, ApiKeyStore, ApplicationStore, AuditStore, Counted, CounterStore,
-    CredentialRecord, CredentialStore, FamilyId, Joined, Key, KeyRotation, LimitedSetStore, Mark,
-    OneTimeEntry, OneTimeStore, Opened, OrganizationStore, RefreshTokenRecord, RefreshTokenStore,
-    ReplayStore, Revocation, RevocationStore, Rotation, SessionRecord, SessionStore, SetMember,
-    SigningKeyRecord, SigningKeyStore, StoreError, Take, UserStore, WhenFull,
+    Advance, ApiKeyRecord, ApiKeyStore, ApplicationStore, AuditStore, ClaimStore, Counted,
+    CounterStore, CredentialRecord, CredentialStore, FamilyId, Joined, Key, KeyRotation,
+    LimitedSetStore, Mark, OneTimeEntry, OneTimeStore, Opened, OrganizationStore,
+    RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation, RevocationStore, Rotation,
+    SessionRecord, SessionStore, SetMember, SigningKeyRecord, SigningKeyStore, StoreError, Take,
+    UserStore, WhenFull,
 };
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
@@ -813,6 +815,33 @@ impl<S: CredentialStore> CredentialStore for LoggingStore<S> {
     ) -> Result<(), StoreError> {
         self.log("delete_account");
         self.inner.delete_account(env, org, user_id, event).await
+    }
+}
+
+// `live_user_claims` keeps the trait's default (the user and the schema read at once, each
+// logged); a database adapter may answer it with one statement.
+impl<S: ClaimStore> ClaimStore for LoggingStore<S> {
+    async fn claim_schema(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+    ) -> Result<ClaimSchema, StoreError> {
+        self.log("claim_schema");
+        self.inner.claim_schema(env, org).await
+    }
+
+    async fn put_claim_schema(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        schema: &ClaimSchema,
+        expected_version: u64,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.log("put_claim_schema");
+        self.inner
+            .put_claim_schema(env, org, schema, expected_version, event)
+            .await
     }
 }
 

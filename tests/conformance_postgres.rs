@@ -230,9 +230,11 @@ mod postgres {
                 ),
             },
             metadata: vec![MetadataEntry {
-                key: "plan".into(),
-                value: "gold \u{0}\"quoted\"".into(),
+                id: uuid::Uuid::from_u128(1),
+                key_id: idcore::directory::MetaKeyId::from_uuid(uuid::Uuid::from_u128(2)),
+                value: idcore::claims::MetaValue::Text("gold \u{0}\"quoted\"".into()),
             }],
+            rbac: Default::default(),
             active: true,
             avatar_hexa_color: HexColor::parse("#1a2b3c").expect("a color"),
             inserted_at: at,

@@ -24,7 +24,9 @@ pub use crate::model::fields::{
     Birthdate, CountryCode, EMAIL_MAX, Email, Gender, HexColor, HttpUrl, Locale, NAME_MAX, Name,
     Origin, PhoneNumber, RedirectUri, TEXT_MAX, Text, URL_MAX, ZoneInfo,
 };
-pub use crate::model::ids::{ClientId, DOMAIN_MAX, Environment, OrgDomain, OrganizationId, UserId};
+pub use crate::model::ids::{
+    ClientId, DOMAIN_MAX, Environment, MetaKeyId, OrgDomain, OrganizationId, UserId,
+};
 pub use crate::model::organization::{
     NewOrganization, Organization, OrganizationField, OrganizationUpdate,
 };

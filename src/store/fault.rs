@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::api_keys::{ApiKeyRecord, ApiKeyStore, KeyRotation};
+use super::claims::ClaimStore;
 use super::credentials::{CredentialRecord, CredentialStore};
 use super::sessions::{Opened, SessionRecord, SessionStore};
 use super::sets::{Joined, LimitedSetStore, SetMember, WhenFull};
@@ -32,6 +33,7 @@ use super::{
 };
 use crate::model::api_key::ApiKeyId;
 use crate::model::application::{Application, ApplicationScope};
+use crate::model::claims::ClaimSchema;
 use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
@@ -763,5 +765,32 @@ impl<S: ApiKeyStore> ApiKeyStore for FaultyStore<S> {
     ) -> Result<bool, StoreError> {
         self.fault("touch_api_key")?;
         self.inner.touch_api_key(env, id, used_at, if_before).await
+    }
+}
+
+// `live_user_claims` keeps the trait's default: its `live_user` and `claim_schema` reads go
+// through the fault points above, like `live_user` and `live_session`.
+impl<S: ClaimStore> ClaimStore for FaultyStore<S> {
+    async fn claim_schema(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+    ) -> Result<ClaimSchema, StoreError> {
+        self.fault("claim_schema")?;
+        self.inner.claim_schema(env, org).await
+    }
+
+    async fn put_claim_schema(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        schema: &ClaimSchema,
+        expected_version: u64,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.fault("put_claim_schema")?;
+        self.inner
+            .put_claim_schema(env, org, schema, expected_version, event)
+            .await
     }
 }

@@ -78,7 +78,8 @@
 //!
 //! # Fixtures
 //! [`organization`], [`user`], [`application`], [`refresh_token`], [`successor`],
-//! [`one_time_entry`], [`credential_record`], [`api_key_record`] and [`event`] build valid records with every
+//! [`one_time_entry`], [`credential_record`], [`api_key_record`], [`claim_schema_record`] and
+//! [`event`] build valid records with every
 //! field set (so a store that drops a column fails the round-trip checks) at a given clock
 //! time, for adapter authors' own tests. Times are whole seconds from [`T0`], so stores that keep microseconds round-trip
 //! them exactly. They panic only on an invalid prefix or when the operating system's random
@@ -172,6 +173,7 @@ impl Outcome {
 mod api_keys;
 mod applications;
 mod audit;
+mod claims;
 mod counters;
 mod credentials;
 mod credentials_updates;
@@ -191,6 +193,7 @@ mod users;
 pub use api_keys::*;
 pub use applications::*;
 pub use audit::*;
+pub use claims::*;
 pub use counters::*;
 pub use credentials::*;
 pub use credentials_updates::*;
@@ -414,7 +417,17 @@ macro_rules! __conformance_checks {
                 api_key_touch_writes_at_most_once_per_interval,
                 api_key_rotation_has_exactly_one_winner_under_contention,
                 api_key_revocation_has_exactly_one_winner_under_contention,
-                api_keys_are_isolated_by_environment;
+                api_keys_are_isolated_by_environment,
+                claim_schema_is_empty_at_version_0_until_written,
+                claim_schema_round_trips_with_its_version,
+                claim_schema_write_is_conditional_on_version,
+                claim_schema_writes_record_their_event_atomically,
+                claim_schema_write_has_exactly_one_winner_under_contention,
+                claim_schemas_are_scoped_by_organization,
+                claim_schemas_are_isolated_by_environment,
+                live_user_claims_answers_the_live_user_with_its_schema,
+                user_metadata_and_rbac_round_trip_through_updates,
+                user_metadata_update_has_exactly_one_winner_under_contention;
             isolated:
                 organizations_list_newest_first_with_totals,
                 applications_list_only_their_scope_newest_first,

@@ -85,6 +85,7 @@
 //! not atomic.
 
 mod api_keys;
+mod claims;
 mod credentials;
 mod directory;
 mod events;
@@ -191,6 +192,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 12,
         name: "api_keys",
         sql: include_str!("migrations/0012_api_keys.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "claims",
+        sql: include_str!("migrations/0013_claims.sql"),
     },
 ];
 

@@ -191,6 +191,7 @@ pub(super) fn user(row: &Row) -> Result<User, StoreError> {
             address,
         },
         metadata,
+        rbac: json(row, "rbac")?,
         active: get(row, "active")?,
         avatar_hexa_color: parse(row, "avatar_hexa_color", HexColor::parse)?,
         inserted_at: get(row, "inserted_at")?,

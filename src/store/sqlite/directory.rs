@@ -25,7 +25,7 @@ const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, c
 pub(super) const USER_COLUMNS: &str = "env, id, org, email, email_key, managed_by, email_verified, name, \
      given_name, family_name, middle_name, nickname, preferred_username, profile, picture, \
      website, gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address, \
-     metadata, avatar_hexa_color, updated_at, version, inserted_at, active";
+     metadata, avatar_hexa_color, updated_at, version, inserted_at, active, rbac";
 
 const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description, \
      application_type, client_secret_digest, allowed_redirect_urls, allowed_logout_urls, \
@@ -109,6 +109,7 @@ pub(super) fn user_values(env: Environment, u: &User) -> Result<Vec<Value>, Stor
         int("version", u.version)?,
         at(u.inserted_at)?,
         flag(u.active),
+        Value::Text(serde_json::to_string(&u.rbac).map_err(StoreError::backend)?),
     ])
 }
 
@@ -513,7 +514,7 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(29)
+            placeholders(30)
         );
         self.insert_with_event(
             sql,
@@ -576,7 +577,7 @@ impl UserStore for SqliteStore {
              picture = ?15, website = ?16, gender = ?17, birthdate = ?18, zoneinfo = ?19, \
              locale = ?20, phone_number = ?21, phone_number_verified = ?22, address = ?23, \
              metadata = ?24, avatar_hexa_color = ?25, updated_at = ?26, version = ?27, \
-             active = ?29 WHERE env = ?1 AND id = ?2 AND org = ?3 AND version = ?30";
+             active = ?29, rbac = ?30 WHERE env = ?1 AND id = ?2 AND org = ?3 AND version = ?31";
         let why_not = WhyNot {
             sql: "SELECT 1 AS same FROM users WHERE env = ?1 AND id = ?2 AND org = ?3",
             params: params[..3].to_vec(),

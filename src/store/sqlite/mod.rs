@@ -88,6 +88,7 @@
 //! systems, and files shared by processes on different machines (unsupported by SQLite's WAL).
 
 mod api_keys;
+mod claims;
 mod credentials;
 mod directory;
 mod primitives;
@@ -162,6 +163,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 10,
         name: "api_keys",
         sql: include_str!("migrations/0010_api_keys.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "claims",
+        sql: include_str!("migrations/0011_claims.sql"),
     },
 ];
 

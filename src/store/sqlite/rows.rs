@@ -368,7 +368,7 @@ pub(super) fn user(row: &Row<'_>) -> Result<User, StoreError> {
             address,
         },
         metadata,
-        rbac: Default::default(), // TEMP until the claims-stores branch lands
+        rbac: json(row, "rbac")?,
         active: boolean(row, "active")?,
         avatar_hexa_color: parse(row, "avatar_hexa_color", HexColor::parse)?,
         inserted_at: instant(row, "inserted_at")?,
