@@ -90,7 +90,12 @@ fn the_scanner_reads_the_custom_claims_as_serde_does() {
             ),
             true,
         ),
-        (replace(&json, ",\"roles\"", ",\"roles\":[],\"x\""), false),
+        // A repeated list is refused; an unknown member is ignored, as for every claim.
+        (
+            replace(&json, ",\"roles\"", ",\"roles\":[],\"roles\""),
+            false,
+        ),
+        (replace(&json, ",\"roles\"", ",\"x\":[],\"roles\""), true),
         (
             replace(&json, "\"actions\":[\"App01:Delete\",", "\"actions\":["),
             true,
