@@ -545,11 +545,11 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 12,
+            n, 13,
             "one row per migration (0001 initial, 0002 tokens, 0003 credentials, 0004 user \
              active, 0005 counts, 0006 organization revocations, 0007 refresh token indexes, \
              0008 lookup indexes, 0009 limited sets, 0010 sessions, 0011 session amr, 0012 api \
-             keys), each once"
+             keys, 0013 claims), each once"
         );
         drop(client);
         fresh.drop_schema().await;
