@@ -146,7 +146,7 @@ async fn metakeys_are_created_listed_by_page_and_removed() {
     assert_eq!(first.total, 3);
     let names: Vec<&str> = first.data.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(names, ["admin", "level"], "newest first");
-    let cursor = first.next_cursor.clone().expect("a next page");
+    let cursor = first.next_cursor.expect("a next page");
     let second = claims
         .metakeys(PageRequest::new(2, 2).unwrap().after(cursor))
         .await

@@ -86,7 +86,7 @@ impl<S: Store> Claims<'_, S> {
     pub async fn metakeys(&self, page: PageRequest) -> Result<List<MetaKey>, Error> {
         page.check_cursor(ListKind::MetaKeys)?;
         let mut keys = self.schema().await?.metakeys;
-        keys.sort_by(|a, b| (b.inserted_at, b.id.as_uuid()).cmp(&(a.inserted_at, a.id.as_uuid())));
+        keys.sort_by_key(|k| std::cmp::Reverse((k.inserted_at, k.id.as_uuid())));
         let total = keys.len() as u64;
         let per_page = page.per_page() as usize;
         let items: Vec<MetaKey> = match newest_after(&page)? {
