@@ -1,7 +1,9 @@
 //! Conformance checks: restart (durable stores).
 
+use super::claims::claim_schema_record;
 use super::sessions::fresh_session;
 use super::*;
+use crate::model::claims::ClaimSchema;
 use crate::store::{Joined, Opened, SessionRecord, WhenFull};
 
 /// What [`restart_prepare`] wrote, for [`restart_verify`] to check after the store reopened.
@@ -20,6 +22,7 @@ pub struct RestartState {
     ended_session: SessionRecord,
     set: Key,
     member: Key,
+    schema: ClaimSchema,
 }
 
 /// The payload of the restart checks' one-time entries.
@@ -27,8 +30,8 @@ pub(super) const RESTART_PAYLOAD: &[u8] = b"restart";
 
 /// Writes the state a durable store must keep across a restart: a used code and an unused one,
 /// a rotated refresh token and its successor, a TOTP step, a nonce, an account whose
-/// credentials were updated once, a live session, an ended one, and a member of a counted set. Close and reopen the
-/// store, then call [`restart_verify`] with the answer.
+/// credentials were updated once, a live session, an ended one, a member of a counted set, and
+/// the account's organization's claim schema, written twice. Close and reopen the store, then call [`restart_verify`] with the answer.
 ///
 /// For durable adapters only: a store that lives in memory forgets everything with the process.
 pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
@@ -107,6 +110,25 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
         Joined::Added { evicted: vec![] },
         "the first member (setup)"
     );
+    ok(
+        store
+            .put_claim_schema(
+                ENV,
+                &org,
+                &claim_schema_record(1),
+                0,
+                &event("METAKEY_CREATED", &org, now),
+            )
+            .await,
+        "put_claim_schema (setup)",
+    );
+    let schema = claim_schema_record(2);
+    ok(
+        store
+            .put_claim_schema(ENV, &org, &schema, 1, &event("METAKEY_CREATED", &org, now))
+            .await,
+        "put_claim_schema (setup)",
+    );
     RestartState {
         used_code,
         used_at,
@@ -121,6 +143,7 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
         ended_session,
         set,
         member,
+        schema,
     }
 }
 
@@ -128,7 +151,8 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
 /// `AlreadyTaken` and the unused one takeable; the rotated refresh token is still `NotCurrent`
 /// and its successor stored; the step still refuses its value and the nonce is still a replay;
 /// the account and its credentials read back, by id and by username, as last written; the
-/// live session is found and reused, the ended one is not; the set's member still counts.
+/// live session is found and reused, the ended one is not; the set's member still counts; the
+/// claim schema reads back as last written, and its version still guards the next write.
 pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
     let now = state.used_at + Duration::seconds(10);
     assert_eq!(
@@ -238,6 +262,20 @@ pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
         .map(|m| m.member)
         .collect();
     assert_eq!(members, vec![state.member.clone()]);
+    assert_eq!(
+        ok(store.claim_schema(ENV, &org).await, "claim_schema"),
+        state.schema,
+        "a claim schema written before the restart must survive it, as last written"
+    );
+    let stale = claim_schema_record(2);
+    let result = store
+        .put_claim_schema(ENV, &org, &stale, 1, &event("METAKEY_CREATED", &org, now))
+        .await;
+    assert_eq!(
+        Outcome::of(&result),
+        Outcome::Precondition,
+        "the schema's version must survive a restart and still refuse a stale write"
+    );
 }
 
 /// A whole-second time a day after `newest`, and never before [`LIST_BASE`].
