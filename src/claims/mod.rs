@@ -45,7 +45,6 @@ use crate::directory::Organizations;
 use crate::directory::UPDATE_ATTEMPTS;
 use crate::error::{Error, Resource};
 use crate::identity::Identity;
-use crate::model::claims::ClaimSchema;
 use crate::model::event::NewEvent;
 use crate::model::ids::OrgDomain;
 use crate::model::organization::Organization;
@@ -56,9 +55,9 @@ mod sample;
 mod values;
 
 pub use crate::model::claims::{
-    CustomClaims, Label, MAX_LIST, MAX_METADATA_JSON, MAX_METAKEYS, MAX_RBAC_JSON, MAX_ROLES,
-    MAX_ROLES_JSON, MetaKey, MetaKeyName, MetaKeyType, MetaValue, MetadataEntry, RESERVED_CLAIMS,
-    Rbac, RoleDefinition,
+    ClaimSchema, CustomClaims, Label, MAX_LIST, MAX_METADATA_JSON, MAX_METAKEYS, MAX_RBAC_JSON,
+    MAX_ROLES, MAX_ROLES_JSON, MetaKey, MetaKeyName, MetaKeyType, MetaValue, MetadataEntry,
+    RESERVED_CLAIMS, Rbac, RoleDefinition,
 };
 pub use sample::JwtSample;
 pub use values::AttributeUpdate;
