@@ -1,6 +1,7 @@
 //! The main job of idcore, on the embedded in-memory store:
 //! an organization, an application and a user; lists; the audit log; sign-up with an e-mail
-//! code and an authenticator app; sign-in with password + TOTP; the code → tokens path;
+//! code and an authenticator app; sign-in with password + TOTP; custom claims (a typed metakey,
+//! RBAC attributes, a JWT sample); the code → tokens path and the resource server's checks;
 //! Crowd-style SSO sessions (reuse, validation factors, single sign-on, ending all but one);
 //! an owner API key signing an apstrata `DeleteToken` for a user list, accepted once and
 //! refused when replayed.
@@ -8,6 +9,7 @@
 //! Run it with `cargo run --example quickstart`.
 
 use idcore::audit::{EventCode, EventQuery};
+use idcore::claims::{AttributeUpdate, MetaKeyType};
 use idcore::directory::Address;
 use idcore::directory::OrgDomain;
 use idcore::mail::MemoryOutbox;
@@ -307,6 +309,37 @@ async fn main() -> Result<(), idcore::Error> {
         outcome(tokens.verify_live(&set.access_token).await)
     );
 
+    // Custom claims: a typed metakey and the user's value (seed 001), a role naming its
+    // actions and the user's RBAC attributes (seed 000). The next tokens carry them.
+    let claims = identity.claims(&org.domain);
+    let plan = MetaKeyType::parse("STRING").map_err(|_| idcore::Error::ApiMisuse("a type"))?;
+    claims.create_metakey("plan", plan, false).await?;
+    claims.set_metadata(pearl.id, "plan", "gold").await?;
+    claims
+        .define_role("App01Editor", &["App01:Read", "App01:Update"])
+        .await?;
+    claims
+        .update_attributes(
+            &pearl.profile.email,
+            &AttributeUpdate {
+                roles: Some(vec!["App01Editor".to_owned()]),
+                groups: Some(vec!["editors".to_owned()]),
+                ..AttributeUpdate::default()
+            },
+        )
+        .await?;
+    let sample = claims
+        .jwt_sample(spa.application.client_id, Some(pearl.id))
+        .await?;
+    println!(
+        "JWT sample (signed with a throwaway key, never verifies): access token claims {}",
+        serde_json::Value::Array(sample.access_token_keys)
+    );
+    println!(
+        "…and verifying the sample says: {}",
+        outcome(tokens.verify(&sample.access_token_jwt).await)
+    );
+
     // A fresh sign-in for the rest of the flow, with a recovery code as the second factor.
     let SignInStep::FactorRequired(pending) = signin.sign_in(sign_in(&password)).await? else {
         return Err(idcore::Error::ApiMisuse(
@@ -339,6 +372,15 @@ async fn main() -> Result<(), idcore::Error> {
         verified.exp,
         verified.claims.sub,
         verified.claims.tnt
+    );
+    // What a resource server checks after `verify`: no store call, no allocation.
+    println!(
+        "custom claims: resource_owner_metadata={} has_role(App01Editor)={} has_action(App01:Update)={} has_action(App01:Delete)={} in_group(editors)={}",
+        serde_json::to_string(&verified.claims.metadata).unwrap_or_default(),
+        verified.claims.has_role("App01Editor"),
+        verified.claims.has_action("App01:Update"),
+        verified.claims.has_action("App01:Delete"),
+        verified.claims.in_group("editors")
     );
     let info = tokens.userinfo(&set.access_token).await?;
     println!(
