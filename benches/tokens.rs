@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 use criterion::{Criterion, criterion_group, criterion_main};
 use idcore::clock::{Clock, SystemClock};
 use idcore::directory::OrgDomain;
+use idcore::tokens::claims::AccessClaims;
 use idcore::tokens::keys::{Algorithm, EncryptionKey, KeyPair};
 use idcore::tokens::pkce::CodeChallenge;
 use idcore::tokens::{ClientAuth, CodeRequest};
@@ -420,7 +421,23 @@ fn checks(c: &mut Criterion) {
     println!("interleaved has_action over 50 actions: hit {hit:.1} ns, miss {miss:.1} ns");
 }
 
-criterion_group!(benches, verify, issue, checks);
+/// Parsing the claims of a verified token, bare and with custom claims: the part of `verify`
+/// that grows with the claims.
+fn parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    for (name, with_claims) in [("bare", false), ("claims", true)] {
+        let s = setup(Algorithm::Es256, with_claims);
+        let payload = b64(s.token.split('.').nth(1).expect("a payload"));
+        assert!(AccessClaims::from_json(&payload).is_some());
+        g.bench_function(
+            format!("access claims ({name}, {} bytes)", payload.len()),
+            |b| b.iter(|| AccessClaims::from_json(black_box(&payload))),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, verify, issue, checks, parse);
 criterion_main!(benches);
 
 fn b64(s: &str) -> Vec<u8> {

@@ -715,6 +715,11 @@ impl ClaimSchema {
                 }
             }
         }
+        // Sorted by name (the schema keeps its keys so; a store may not): the token scanner
+        // reads sorted names fastest.
+        if !out.metadata.is_sorted_by(|a, b| a.0 < b.0) {
+            out.metadata.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
         let strings = |l: &[Label]| l.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
         out.roles = strings(&rbac.roles);
         out.attributes = strings(&rbac.attributes);

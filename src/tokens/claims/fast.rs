@@ -10,6 +10,9 @@ use super::{AccessClaims, JTT_ACCESS, Metadata};
 use crate::model::claims::MetaValue;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 
+/// The room made at once for a custom claim's items: the usual lists fit without growing.
+const LIST_CAPACITY: usize = 16;
+
 /// A cursor over the claims text. Every position it stops at is an ASCII byte, so every
 /// slice it takes is on a character boundary.
 struct Scan<'a> {
@@ -57,7 +60,7 @@ impl<'a> Scan<'a> {
 
     /// An array of strings.
     fn strings(&mut self) -> Option<Vec<String>> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(LIST_CAPACITY);
         self.eat(b'[')?;
         if self.eat(b']').is_none() {
             loop {
@@ -71,17 +74,20 @@ impl<'a> Scan<'a> {
         Some(out)
     }
 
-    /// `resource_owner_metadata`: an object of strings, canonical integers and booleans, each
-    /// name once.
+    /// `resource_owner_metadata`: an object of strings, canonical integers and booleans, its
+    /// names in strictly increasing order, as idcore writes them (so each name is there once;
+    /// any other order goes to serde, which refuses a repeated name).
     fn metadata(&mut self) -> Option<Metadata> {
-        let mut out: Vec<(String, MetaValue)> = Vec::new();
+        let mut out: Vec<(String, MetaValue)> = Vec::with_capacity(LIST_CAPACITY);
         self.eat(b'{')?;
         if self.eat(b'}').is_none() {
+            let mut last: Option<&str> = None;
             loop {
                 let name = self.str()?;
-                if out.iter().any(|(n, _)| n == name) {
+                if last.is_some_and(|last| last >= name) {
                     return None;
                 }
+                last = Some(name);
                 self.eat(b':')?;
                 let rest = self.text.as_bytes().get(self.i..)?;
                 let value = match rest.first()? {

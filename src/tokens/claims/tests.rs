@@ -47,10 +47,11 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// An access token's claims with every custom claim, as idcore writes them.
 fn written_custom() -> Vec<u8> {
     let mut claims = fast::access(&written()).unwrap();
+    // Sorted by name, as `ClaimSchema::resolve` answers them.
     claims.metadata = Metadata(vec![
+        ("admin".to_owned(), MetaValue::Boolean(true)),
         ("department".to_owned(), MetaValue::Text("R&D".to_owned())),
         ("level".to_owned(), MetaValue::Integer(-7)),
-        ("admin".to_owned(), MetaValue::Boolean(true)),
         ("off".to_owned(), MetaValue::Boolean(false)),
     ]);
     claims.roles = strings(&["App01AdministrationRole"]);
@@ -71,6 +72,16 @@ fn the_scanner_reads_the_custom_claims_as_serde_does() {
     assert_eq!(Some(fast.clone()), serde_parse(&json));
     assert_eq!(fast.metadata.get("level"), Some(&MetaValue::Integer(-7)));
     assert!(fast.has_action("App01:Read") && !fast.has_action("App01:Update"));
+    // Names out of order are left to serde, which reads them as they come.
+    let unsorted = replace(
+        &json,
+        "\"admin\":true,\"department\":\"R&D\"",
+        "\"department\":\"R&D\",\"admin\":true",
+    );
+    assert_eq!(fast::access(&unsorted), None);
+    let read = AccessClaims::from_json(&unsorted).expect("serde reads any order");
+    assert_eq!(read.metadata.get("admin"), Some(&MetaValue::Boolean(true)));
+    assert_eq!(read.metadata.0.len(), 4);
     let cases: Vec<(Vec<u8>, bool)> = vec![
         // (variant, serde accepts it)
         (
