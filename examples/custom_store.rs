@@ -54,6 +54,7 @@ use idcore::directory::{
 };
 use idcore::model::api_key::ApiKeyId;
 use idcore::model::claims::ClaimSchema;
+use idcore::model::sso::{IdpId, SsoConnection};
 use idcore::page::PageRequest;
 use idcore::secret::Digest;
 use idcore::store::conformance;
@@ -62,8 +63,8 @@ use idcore::store::{
     CounterStore, CredentialRecord, CredentialStore, FamilyId, Joined, Key, KeyRotation,
     LimitedSetStore, Mark, OneTimeEntry, OneTimeStore, Opened, OrganizationStore,
     RefreshTokenRecord, RefreshTokenStore, ReplayStore, Revocation, RevocationStore, Rotation,
-    SessionRecord, SessionStore, SetMember, SigningKeyRecord, SigningKeyStore, StoreError, Take,
-    UserStore, WhenFull,
+    SessionRecord, SessionStore, SetMember, SigningKeyRecord, SigningKeyStore, SsoStore,
+    StoreError, Take, UserStore, WhenFull,
 };
 use idcore::tokens::keys::EncryptionKey;
 use idcore::tokens::pkce::CodeChallenge;
@@ -841,6 +842,52 @@ impl<S: ClaimStore> ClaimStore for LoggingStore<S> {
         self.log("put_claim_schema");
         self.inner
             .put_claim_schema(env, org, schema, expected_version, event)
+            .await
+    }
+}
+
+impl<S: SsoStore> SsoStore for LoggingStore<S> {
+    async fn insert_sso_connection(
+        &self,
+        env: Environment,
+        connection: &SsoConnection,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.log("insert_sso_connection");
+        self.inner
+            .insert_sso_connection(env, connection, event)
+            .await
+    }
+
+    async fn sso_connection(
+        &self,
+        env: Environment,
+        idp_id: &IdpId,
+    ) -> Result<Option<SsoConnection>, StoreError> {
+        self.log("sso_connection");
+        self.inner.sso_connection(env, idp_id).await
+    }
+
+    async fn list_sso_connections(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        page: PageRequest,
+    ) -> Result<(Vec<SsoConnection>, u64), StoreError> {
+        self.log("list_sso_connections");
+        self.inner.list_sso_connections(env, org, page).await
+    }
+
+    async fn update_sso_connection(
+        &self,
+        env: Environment,
+        connection: &SsoConnection,
+        expected_version: u64,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.log("update_sso_connection");
+        self.inner
+            .update_sso_connection(env, connection, expected_version, event)
             .await
     }
 }

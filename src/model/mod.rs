@@ -16,6 +16,7 @@ pub mod ids;
 pub mod organization;
 pub mod page;
 pub mod session;
+pub mod sso;
 pub mod user;
 pub mod username;
 

@@ -212,6 +212,8 @@ pub enum ListKind {
     ApiKeys,
     /// An organization's metakeys.
     MetaKeys,
+    /// An organization's SSO connections.
+    SsoConnections,
 }
 
 impl ListKind {
@@ -223,6 +225,7 @@ impl ListKind {
             Self::Events => 4,
             Self::ApiKeys => 5,
             Self::MetaKeys => 6,
+            Self::SsoConnections => 7,
         }
     }
 
@@ -234,6 +237,7 @@ impl ListKind {
             4 => Self::Events,
             5 => Self::ApiKeys,
             6 => Self::MetaKeys,
+            7 => Self::SsoConnections,
             _ => return None,
         })
     }
@@ -370,7 +374,8 @@ impl Cursor {
                 | ListKind::Organizations
                 | ListKind::Applications
                 | ListKind::ApiKeys
-                | ListKind::MetaKeys,
+                | ListKind::MetaKeys
+                | ListKind::SsoConnections,
                 24,
             ) => {
                 let (us, id) = rest.split_first_chunk::<8>()?;

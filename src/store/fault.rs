@@ -25,6 +25,7 @@ use super::claims::ClaimStore;
 use super::credentials::{CredentialRecord, CredentialStore};
 use super::sessions::{Opened, SessionRecord, SessionStore};
 use super::sets::{Joined, LimitedSetStore, SetMember, WhenFull};
+use super::sso::SsoStore;
 use super::tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 use super::{
     Advance, ApplicationStore, AuditStore, Counted, CounterStore, FamilyId, Key, Mark,
@@ -38,6 +39,7 @@ use crate::model::event::{Event, EventQuery, NewEvent};
 use crate::model::fields::Email;
 use crate::model::ids::{ClientId, Environment, OrgDomain, UserId};
 use crate::model::organization::Organization;
+use crate::model::sso::{IdpId, SsoConnection};
 use crate::model::user::User;
 use crate::page::PageRequest;
 use crate::secret::Digest;
@@ -791,6 +793,52 @@ impl<S: ClaimStore> ClaimStore for FaultyStore<S> {
         self.fault("put_claim_schema")?;
         self.inner
             .put_claim_schema(env, org, schema, expected_version, event)
+            .await
+    }
+}
+
+impl<S: SsoStore> SsoStore for FaultyStore<S> {
+    async fn insert_sso_connection(
+        &self,
+        env: Environment,
+        connection: &SsoConnection,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.fault("insert_sso_connection")?;
+        self.inner
+            .insert_sso_connection(env, connection, event)
+            .await
+    }
+
+    async fn sso_connection(
+        &self,
+        env: Environment,
+        idp_id: &IdpId,
+    ) -> Result<Option<SsoConnection>, StoreError> {
+        self.fault("sso_connection")?;
+        self.inner.sso_connection(env, idp_id).await
+    }
+
+    async fn list_sso_connections(
+        &self,
+        env: Environment,
+        org: &OrgDomain,
+        page: PageRequest,
+    ) -> Result<(Vec<SsoConnection>, u64), StoreError> {
+        self.fault("list_sso_connections")?;
+        self.inner.list_sso_connections(env, org, page).await
+    }
+
+    async fn update_sso_connection(
+        &self,
+        env: Environment,
+        connection: &SsoConnection,
+        expected_version: u64,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.fault("update_sso_connection")?;
+        self.inner
+            .update_sso_connection(env, connection, expected_version, event)
             .await
     }
 }

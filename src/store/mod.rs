@@ -77,6 +77,7 @@ pub mod fault;
 pub mod memory;
 pub mod sessions;
 pub mod sets;
+pub mod sso;
 pub mod tokens;
 
 #[cfg(feature = "conformance")]
@@ -92,6 +93,7 @@ pub use credentials::{AccountRole, AccountStatus, CredentialRecord, CredentialSt
 pub use memory::MemoryStore;
 pub use sessions::{Opened, SessionRecord, SessionStore};
 pub use sets::{Joined, LimitedSetStore, SetMember, WhenFull};
+pub use sso::SsoStore;
 pub use tokens::{Revocation, RevocationStore, SigningKeyRecord, SigningKeyStore};
 
 pub use crate::error::StoreError;
@@ -189,6 +191,7 @@ pub trait Store:
     + SessionStore
     + ApiKeyStore
     + ClaimStore
+    + SsoStore
     + Send
     + Sync
     + 'static
@@ -211,6 +214,7 @@ impl<T> Store for T where
         + SessionStore
         + ApiKeyStore
         + ClaimStore
+        + SsoStore
         + Send
         + Sync
         + 'static

@@ -37,6 +37,7 @@ mod claims;
 mod credentials;
 mod sessions;
 mod sets;
+mod sso;
 
 /// Newest-first ordering key: `inserted_at` descending, then id descending.
 type Newest = Reverse<(OffsetDateTime, Uuid)>;
@@ -133,6 +134,7 @@ struct Env {
     sessions: Mutex<sessions::Sessions>,
     api_keys: Mutex<api_keys::ApiKeys>,
     claims: Mutex<claims::Schemas>,
+    sso: Mutex<sso::Connections>,
 }
 
 #[derive(Default)]

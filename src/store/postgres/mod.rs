@@ -93,6 +93,7 @@ mod primitives;
 mod rows;
 mod sessions;
 mod sets;
+mod sso;
 mod tokens;
 
 use std::fmt;
@@ -197,6 +198,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 13,
         name: "claims",
         sql: include_str!("migrations/0013_claims.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "sso_connections",
+        sql: include_str!("migrations/0014_sso_connections.sql"),
     },
 ];
 
@@ -510,6 +516,8 @@ fn unique_key(constraint: &str) -> Option<&'static str> {
         "sessions_token_key" => "token",
         "sessions_reuse_key" => "reuse_key",
         "api_keys_pkey" => "key_id",
+        "sso_connections_pkey" => "idp_id",
+        "sso_connections_sp_id_key" => "sp_id",
         _ => return None,
     })
 }
@@ -543,6 +551,8 @@ mod tests {
             ("credentials_pkey", "user"),
             ("credentials_username_key", "username"),
             ("api_keys_pkey", "key_id"),
+            ("sso_connections_pkey", "idp_id"),
+            ("sso_connections_sp_id_key", "sp_id"),
         ] {
             assert!(
                 sql.contains(&format!("CONSTRAINT {constraint} ")),

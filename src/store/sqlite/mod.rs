@@ -95,6 +95,7 @@ mod primitives;
 mod rows;
 mod sessions;
 mod sets;
+mod sso;
 mod tokens;
 
 use std::fmt;
@@ -168,6 +169,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 11,
         name: "claims",
         sql: include_str!("migrations/0011_claims.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "sso_connections",
+        sql: include_str!("migrations/0012_sso_connections.sql"),
     },
 ];
 
@@ -717,6 +723,16 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
         "reuse_key",
     ),
     ("api_keys_pkey", "api_keys.env, api_keys.id", "key_id"),
+    (
+        "sso_connections_pkey",
+        "sso_connections.env, sso_connections.idp_id",
+        "idp_id",
+    ),
+    (
+        "sso_connections_sp_id_key",
+        "sso_connections.env, sso_connections.sp_id",
+        "sp_id",
+    ),
 ];
 
 #[cfg(test)]
