@@ -347,6 +347,10 @@ pub enum Resource {
     Metadata,
     /// A role definition of an organization.
     Role,
+    /// An SSO connection of an organization.
+    SsoConnection,
+    /// The admin onboarding of an SSO connection.
+    Onboarding,
 }
 
 impl fmt::Display for Resource {
@@ -361,6 +365,8 @@ impl fmt::Display for Resource {
             Self::MetaKey => "metakey",
             Self::Metadata => "metadata",
             Self::Role => "role",
+            Self::SsoConnection => "sso connection",
+            Self::Onboarding => "sso admin onboarding",
         })
     }
 }

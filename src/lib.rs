@@ -66,6 +66,7 @@ pub mod secret;
 pub mod sessions;
 pub mod signin;
 pub mod signing;
+pub mod sso;
 pub mod store;
 pub mod tokens;
 

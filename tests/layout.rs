@@ -51,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tokens",
             "sessions",
             "claims",
+            "sso",
         ],
     ),
     ("protocol", &["protocol"]),

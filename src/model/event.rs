@@ -175,6 +175,28 @@ impl EventCode {
     pub const TOKENS_DENIED_METADATA_REQUIRED: Self =
         Self::constant("TOKENS_DENIED_METADATA_REQUIRED");
 
+    // SSO connections (the `sso` service); every event names the connection (`idp_id`).
+    /// An SSO connection was created (details: `idp_id`, `provider_type`).
+    pub const SSO_CONNECTION_CREATED: Self = Self::constant("SSO_CONNECTION_CREATED");
+    /// An SSO connection was changed (details: `idp_id`, `fields`: the names that changed).
+    pub const SSO_CONNECTION_UPDATED: Self = Self::constant("SSO_CONNECTION_UPDATED");
+    /// An SSO connection was activated (details: `idp_id`).
+    pub const SSO_CONNECTION_ACTIVATED: Self = Self::constant("SSO_CONNECTION_ACTIVATED");
+    /// An SSO connection was disabled (details: `idp_id`).
+    pub const SSO_CONNECTION_DISABLED: Self = Self::constant("SSO_CONNECTION_DISABLED");
+    /// A connection's default redirection was set (details: `idp_id`, `app_id`).
+    pub const SSO_DEFAULT_REDIRECTION_SET: Self = Self::constant("SSO_DEFAULT_REDIRECTION_SET");
+    /// A connection's admin onboarding was created or changed (details: `idp_id`, `fields`).
+    pub const SSO_ONBOARDING_UPDATED: Self = Self::constant("SSO_ONBOARDING_UPDATED");
+    /// A connection's admin onboarding was reset (details: `idp_id`).
+    pub const SSO_ONBOARDING_RESET: Self = Self::constant("SSO_ONBOARDING_RESET");
+    /// A magic link was sent to a connection's SSO administrator (details: `idp_id`).
+    pub const SSO_ADMIN_INVITED: Self = Self::constant("SSO_ADMIN_INVITED");
+    /// An SSO administrator's magic link was used (details: `idp_id`).
+    pub const SSO_ADMIN_LINK_USED: Self = Self::constant("SSO_ADMIN_LINK_USED");
+    /// A magic link was refused: unknown, expired or used (no details: nothing is known).
+    pub const SSO_ADMIN_LINK_REFUSED: Self = Self::constant("SSO_ADMIN_LINK_REFUSED");
+
     const fn constant(code: &'static str) -> Self {
         Self(Cow::Borrowed(code))
     }
