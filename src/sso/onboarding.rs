@@ -223,7 +223,7 @@ impl<S: Store> Identity<S> {
     /// # Errors
     /// [`Error::InvalidGrant`] for a link that is unknown, expired, already used, or whose
     /// connection or onboarding is gone (one answer for all, audited as
-    /// `SSO_ADMIN_LINK_REFUSED`); [`Error::Conflict`]; [`Error::Store`].
+    /// `SSO_ADMIN_LINK_REFUSED`, with the organization when the link named one); [`Error::Conflict`]; [`Error::Store`].
     pub async fn redeem_sso_admin_link(&self, token: &str) -> Result<AdminLink, Error> {
         let env = self.environment();
         let now = self.now();
@@ -232,15 +232,17 @@ impl<S: Store> Identity<S> {
             Take::Taken(payload) => serde_json::from_slice::<LinkPayload>(&payload).ok(),
             _ => None,
         };
-        let refused = || async {
-            let _ = self
-                .store()
-                .record_event(env, &NewEvent::new(EventCode::SSO_ADMIN_LINK_REFUSED, now))
-                .await;
+        // The organization is known when the link was taken and its onboarding is gone.
+        let refused = |org: Option<OrgDomain>| async move {
+            let mut event = NewEvent::new(EventCode::SSO_ADMIN_LINK_REFUSED, now);
+            if let Some(org) = &org {
+                event = event.tenant(org);
+            }
+            let _ = self.store().record_event(env, &event).await;
             Error::InvalidGrant
         };
         let Some(link) = payload else {
-            return Err(refused().await);
+            return Err(refused(None).await);
         };
         let sso = self.sso(&link.org);
         let written = sso
@@ -264,7 +266,7 @@ impl<S: Store> Identity<S> {
                 idp_id: c.idp_id.clone(),
                 onboarding: onboarding_of(c)?,
             }),
-            Err(Error::InvalidGrant | Error::NotFound(_)) => Err(refused().await),
+            Err(Error::InvalidGrant | Error::NotFound(_)) => Err(refused(Some(link.org)).await),
             Err(e) => Err(e),
         }
     }
