@@ -286,7 +286,7 @@ async fn updates_change_what_they_name_and_keep_the_identifiers() {
     fields.sort_unstable();
     assert_eq!(
         fields,
-        ["seats_limit,metadata,attribute_sync", "user_security_type"]
+        ["metadata,seats_limit,attribute_sync", "user_security_type"]
     );
     assert_eq!(f.events(EventCode::SSO_CONNECTION_DISABLED).await.len(), 1);
     assert_eq!(f.events(EventCode::SSO_CONNECTION_ACTIVATED).await.len(), 1);
