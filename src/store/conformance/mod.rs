@@ -187,6 +187,7 @@ mod replay;
 mod restart;
 mod sessions;
 mod sets;
+mod sso;
 mod take_once;
 mod users;
 
@@ -207,6 +208,7 @@ pub use replay::*;
 pub use restart::*;
 pub use sessions::*;
 pub use sets::*;
+pub use sso::*;
 pub use take_once::*;
 pub use users::*;
 
@@ -427,7 +429,13 @@ macro_rules! __conformance_checks {
                 claim_schemas_are_isolated_by_environment,
                 live_user_claims_answers_the_live_user_with_its_schema,
                 user_metadata_and_rbac_round_trip_through_updates,
-                user_metadata_update_has_exactly_one_winner_under_contention;
+                user_metadata_update_has_exactly_one_winner_under_contention,
+                sso_connection_round_trips,
+                sso_connection_identifiers_are_unique,
+                sso_connections_list_newest_first_and_cursor_walk_matches_page_walk,
+                sso_connection_update_is_conditional_and_keeps_the_identifiers,
+                sso_connection_update_has_exactly_one_winner_under_contention,
+                sso_connections_are_isolated_by_environment;
             isolated:
                 organizations_list_newest_first_with_totals,
                 applications_list_only_their_scope_newest_first,
