@@ -124,6 +124,11 @@ pub enum Error {
     #[error("the user's session limit is reached")]
     SessionLimitReached,
 
+    /// Every seat of the SSO connection (`seats_limit` simultaneous SSO sessions under the
+    /// `seats_limited` policy) is taken; a seat frees when a session ends.
+    #[error("every seat of the SSO connection is taken")]
+    SeatsLimitReached,
+
     /// A signed request was refused: a malformed or missing signature parameter, an unknown,
     /// revoked or expired key, a key of another organization or environment, a timestamp
     /// outside the allowed skew, a signature that does not verify, or a replay. One variant on
@@ -197,6 +202,7 @@ impl Error {
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::InvalidSession => "invalid_session",
             Self::SessionLimitReached => "session_limit_reached",
+            Self::SeatsLimitReached => "seats_limit_reached",
             Self::ReservedClaimName(_) => "reserved_claim_name",
             Self::MetadataRequired { .. } => "metadata_required",
             Self::ClaimsTooLarge { .. } => "claims_too_large",
@@ -222,7 +228,7 @@ impl Error {
             Self::RateLimited => 429,
             Self::Unavailable(_) => 503,
             Self::InvalidSession => 404,
-            Self::SessionLimitReached => 403,
+            Self::SessionLimitReached | Self::SeatsLimitReached => 403,
             Self::ReservedClaimName(_) | Self::ClaimsTooLarge { .. } => 400,
             Self::MetadataRequired { .. } => 403,
             Self::LimitReached { .. } => 409,

@@ -194,6 +194,14 @@ impl EventCode {
     pub const SSO_ADMIN_INVITED: Self = Self::constant("SSO_ADMIN_INVITED");
     /// An SSO administrator's magic link was used (details: `idp_id`).
     pub const SSO_ADMIN_LINK_USED: Self = Self::constant("SSO_ADMIN_LINK_USED");
+    /// A user signed in through an SSO connection (details: `idp_id`, `provisioned`: `true`
+    /// when the user was created by this sign-in; `saml_identity_provider_id` is the
+    /// connection).
+    pub const SSO_SIGN_IN: Self = Self::constant("SSO_SIGN_IN");
+    /// A sign-in through an SSO connection was refused (details: `idp_id`, `reason`:
+    /// `connection_disabled`, `email_not_verified`, `user_not_registered`, `user_disabled`,
+    /// `seats_limit_reached`).
+    pub const SSO_SIGN_IN_REFUSED: Self = Self::constant("SSO_SIGN_IN_REFUSED");
     /// A magic link was refused: unknown, expired or used (no details: nothing is known).
     pub const SSO_ADMIN_LINK_REFUSED: Self = Self::constant("SSO_ADMIN_LINK_REFUSED");
 

@@ -72,6 +72,7 @@
 
 mod end;
 mod open;
+mod seats;
 mod service;
 mod types;
 mod validate;
@@ -81,6 +82,7 @@ pub use crate::model::session::{
     FactorMatch, FactorMismatch, FactorPolicy, ValidationFactor, ValidationFactors,
 };
 pub use crate::store::WhenFull;
+pub(crate) use seats::Seats;
 pub use service::Sessions;
 pub use types::{Authenticate, Session, SessionInfo, SessionStep, TrustedApplication};
 

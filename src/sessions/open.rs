@@ -15,6 +15,7 @@ use crate::signin::{Factor, SessionBinding, SessionSignIn, SessionSignInStep};
 use crate::store::sessions::user_session_set;
 use crate::store::{Joined, Key, Opened, SessionRecord, Store};
 
+use super::seats::Seats;
 use super::service::{Sessions, factor_names, member_session, session_member};
 use super::types::{Authenticate, Session, SessionStep, TrustedApplication};
 
@@ -124,8 +125,16 @@ impl<'a, S: Store> Sessions<'a, S> {
             return Err(Error::Forbidden("the user is disabled"));
         }
         let now = self.identity.now();
-        this.open(user, factors, Vec::new(), duration_secs, "trusted", now)
-            .await
+        this.open(
+            user,
+            factors,
+            Vec::new(),
+            duration_secs,
+            "trusted",
+            None,
+            now,
+        )
+        .await
     }
 
     async fn step(&self, step: SessionSignInStep) -> Result<SessionStep, Error> {
@@ -146,7 +155,7 @@ impl<'a, S: Store> Sessions<'a, S> {
                 };
                 let factors = ValidationFactors::from_stored(&factors);
                 let now = self.identity.now();
-                this.open(user, factors, amr, duration_secs, "password", now)
+                this.open(user, factors, amr, duration_secs, "password", None, now)
                     .await
                     .map(|s| SessionStep::Opened(Box::new(s)))
             }
@@ -173,14 +182,16 @@ impl<'a, S: Store> Sessions<'a, S> {
         }))
     }
 
-    /// Opens the session (or reuses the ongoing one), applies the limit and audits.
-    async fn open(
+    /// Opens the session (or reuses the ongoing one), applies the limits and audits.
+    #[allow(clippy::too_many_arguments)] // the user, the factors, how, the seats, the time
+    pub(super) async fn open(
         &self,
         user: User,
         factors: ValidationFactors,
         amr: Vec<String>,
         duration_secs: Option<i64>,
         how: &str,
+        seats: Option<&Seats>,
         now: OffsetDateTime,
     ) -> Result<Session, Error> {
         let settings = self.settings();
@@ -219,7 +230,7 @@ impl<'a, S: Store> Sessions<'a, S> {
                 .await?
             {
                 Opened::Created => {
-                    return self.created(record, token, user, how, now).await;
+                    return self.created(record, token, user, how, seats, now).await;
                 }
                 Opened::Reused(existing) => {
                     if let Some(token) = self.token_of_record(&existing)? {
@@ -245,10 +256,14 @@ impl<'a, S: Store> Sessions<'a, S> {
         token: Secret,
         user: User,
         how: &str,
+        seats: Option<&Seats>,
         now: OffsetDateTime,
     ) -> Result<Session, Error> {
         let outcome = async {
             self.admit(&record, &user, now).await?;
+            if let Some(seats) = seats {
+                self.take_seat(seats, &record, &user, now).await?;
+            }
             self.audit_required(
                 self.user_event(EventCode::SESSION_CREATED, &user, now)
                     .detail("session_id", record.id.to_string())

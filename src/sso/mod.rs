@@ -36,6 +36,7 @@ use crate::model::organization::Organization;
 use crate::model::sso::{IdpId, SsoConnection};
 use crate::store::{Store, StoreError};
 
+mod complete;
 mod connections;
 mod onboarding;
 
@@ -43,7 +44,8 @@ pub use crate::model::sso::{
     AttributeSync, DefaultRedirection, MAX_SSO_METADATA, OnboardingState, ProviderType, SpId,
     SsoAdminOnboarding, UserSecurityType,
 };
-pub use connections::{NewSsoConnection, SsoConnectionUpdate};
+pub use complete::{SsoSignIn, SsoSignInRequest, VerifiedIdentity};
+pub use connections::{MAX_SEATS, NewSsoConnection, SsoConnectionUpdate};
 pub use onboarding::{AdminLink, OnboardingUpdate};
 
 /// How long an SSO administrator's magic link works.

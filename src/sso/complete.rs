@@ -1,0 +1,327 @@
+//! The federated sign-in: an identity provider vouched for a person (the host verified its
+//! SAML assertion or OpenID Connect ID token); idcore finds or provisions the user by the
+//! connection's policy, syncs the profile attributes, takes a seat, opens a session and mints
+//! an authorization code for the connection's default redirection.
+
+use crate::audit::EventCode;
+use crate::error::{Error, FieldProblem, Resource};
+use crate::identity::Identity;
+use crate::model::event::NewEvent;
+use crate::model::fields::Email;
+use crate::model::session::ValidationFactors;
+use crate::model::sso::{AttributeSync, IdpId, SsoConnection, UserSecurityType};
+use crate::model::user::{NewUser, ProfileChanges, User};
+use crate::secret::Secret;
+use crate::sessions::{Seats, Session};
+use crate::store::{Key, Store};
+use crate::tokens::CodeRequest;
+use crate::tokens::pkce::CodeChallenge;
+
+use super::connections::redirect_of;
+
+/// What the identity provider vouched for, as the host verified it (signature, audience,
+/// issuer, expiry, `nonce` / `InResponseTo`): never build one from unverified input.
+#[derive(Clone, Debug, Default)]
+pub struct VerifiedIdentity {
+    /// The identity provider's subject (`sub`, or the SAML `NameID`).
+    pub subject: String,
+    /// The e-mail address.
+    pub email: String,
+    /// Whether the identity provider says the address is verified. A federated sign-in with
+    /// an unverified address is refused: the address is what links the person to a user.
+    pub email_verified: bool,
+    /// `name`.
+    pub name: Option<String>,
+    /// `given_name`.
+    pub given_name: Option<String>,
+    /// `family_name`.
+    pub family_name: Option<String>,
+    /// `nickname`.
+    pub nickname: Option<String>,
+    /// `picture` (an http(s) URL).
+    pub picture: Option<String>,
+}
+
+/// A federated sign-in through a connection: who, from where, and the authorization request
+/// of the application that receives the code.
+#[derive(Clone, Debug)]
+pub struct SsoSignInRequest {
+    /// The connection (`idp_id`).
+    pub idp_id: String,
+    /// What the identity provider vouched for.
+    pub identity: VerifiedIdentity,
+    /// The validation factors of the device (its address …), which bind the session.
+    pub factors: ValidationFactors,
+    /// One of the redirection application's allowed URLs (default: the connection's default
+    /// redirection).
+    pub redirect_uri: Option<String>,
+    /// The PKCE challenge (S256) of the application's request.
+    pub code_challenge: CodeChallenge,
+    /// The OpenID Connect nonce of the application's request.
+    pub nonce: Option<String>,
+    /// The OAuth state of the application's request.
+    pub state: Option<String>,
+    /// The scopes asked for.
+    pub scope: Vec<String>,
+}
+
+/// The outcome of [`Identity::complete_sso`].
+#[derive(Debug)]
+pub struct SsoSignIn {
+    /// The user, as now stored.
+    pub user: User,
+    /// Whether this sign-in created the user (just-in-time provisioning).
+    pub provisioned: bool,
+    /// The SSO session (reused when the user has one with the same factors).
+    pub session: Session,
+    /// The authorization code for the application (redeem with
+    /// [`Tokens::exchange_code`](crate::tokens::Tokens::exchange_code)).
+    pub code: Secret,
+    /// Where to send the code.
+    pub redirect_uri: String,
+    /// The state to echo.
+    pub state: Option<String>,
+}
+
+/// Why a federated sign-in was refused, for the audit log.
+#[derive(Clone, Copy)]
+enum Refusal {
+    ConnectionDisabled,
+    EmailNotVerified,
+    UserNotRegistered,
+    UserDisabled,
+}
+
+impl Refusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::ConnectionDisabled => "connection_disabled",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::UserNotRegistered => "user_not_registered",
+            Self::UserDisabled => "user_disabled",
+        }
+    }
+
+    fn error(self) -> Error {
+        Error::Forbidden(match self {
+            Self::ConnectionDisabled => "the SSO connection is disabled",
+            Self::EmailNotVerified => "the identity provider did not verify the e-mail address",
+            Self::UserNotRegistered => "the user is not registered in the organization",
+            Self::UserDisabled => "the user is disabled",
+        })
+    }
+}
+
+impl<S: Store> Identity<S> {
+    /// Completes a federated sign-in through the connection `request.idp_id`:
+    ///
+    /// 1. the connection must be active, and the identity provider must have verified the
+    ///    e-mail address;
+    /// 2. the user is the organization's user with that address; without one, the
+    ///    `user_registered` policy refuses, and `none` / `seats_limited` provision it
+    ///    (e-mail verified, the profile attributes from the identity provider);
+    /// 3. the profile root attributes (`name`, `nickname`, `given_name`, `family_name`,
+    ///    `picture`) are updated from the identity provider at every sign-in, unless the
+    ///    connection takes them only on creation; an attribute that is not valid (too long, a
+    ///    picture that is not an http(s) URL) is left out and named in the audit event;
+    /// 4. under `seats_limited` the session takes one of `seats_limit` seats, exact under
+    ///    concurrency ([`Error::SeatsLimitReached`] when all are held by live sessions);
+    /// 5. a session bound to `request.factors` is opened (or the ongoing one reused), and an
+    ///    authorization code minted for the default redirection's application.
+    ///
+    /// Every outcome is audited with the connection as `saml_identity_provider_id`
+    /// (`SSO_SIGN_IN`, or `SSO_SIGN_IN_REFUSED` with its reason).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] (connection; organization); [`Error::Forbidden`] (a disabled
+    /// connection or user, an unverified address, an unregistered user under
+    /// `user_registered`); [`Error::InvalidField`] naming `email` or `redirect_uri` (not an
+    /// allowed URL, or the connection has no default redirection); [`Error::SeatsLimitReached`];
+    /// [`Error::Keys`], [`Error::Store`].
+    pub async fn complete_sso(&self, request: SsoSignInRequest) -> Result<SsoSignIn, Error> {
+        let env = self.environment();
+        let idp_id =
+            IdpId::parse(&request.idp_id).map_err(|_| Error::NotFound(Resource::SsoConnection))?;
+        let connection = self
+            .store()
+            .sso_connection(env, &idp_id)
+            .await?
+            .ok_or(Error::NotFound(Resource::SsoConnection))?;
+        let org = connection.org.clone();
+        let sso = self.sso(&org);
+        sso.require_org().await?;
+        let refuse = |refusal: Refusal| {
+            let event = connection_event(self, EventCode::SSO_SIGN_IN_REFUSED, &connection)
+                .detail("reason", refusal.reason());
+            async move {
+                let _ = self.store().record_event(env, &event).await;
+                refusal.error()
+            }
+        };
+        if !connection.active {
+            return Err(refuse(Refusal::ConnectionDisabled).await);
+        }
+        let email = Email::parse(&request.identity.email).map_err(|p| Error::field("email", p))?;
+        if !request.identity.email_verified {
+            return Err(refuse(Refusal::EmailNotVerified).await);
+        }
+        let redirection = connection
+            .default_redirection
+            .clone()
+            .ok_or(Error::field("redirect_uri", FieldProblem::Empty))?;
+        let app = sso.usable_application(redirection.app_id).await?;
+        let redirect_uri = match request.redirect_uri.as_deref() {
+            Some(uri) => redirect_of(&app, Some(uri))?.to_string(),
+            None => redirection.uri.to_string(),
+        };
+        let (attributes, skipped) = attribute_changes(&request.identity);
+        let (user, provisioned) = match self
+            .find_or_provision(&connection, &email, &attributes)
+            .await?
+        {
+            Some(found) => found,
+            None => return Err(refuse(Refusal::UserNotRegistered).await),
+        };
+        if !user.active {
+            return Err(refuse(Refusal::UserDisabled).await);
+        }
+        let user = if provisioned || connection.attribute_sync == AttributeSync::OnCreation {
+            user
+        } else {
+            self.sync_attributes(user, &request.identity).await?
+        };
+        let seats =
+            (connection.user_security_type == UserSecurityType::SeatsLimited).then(|| Seats {
+                set: seat_set(&connection),
+                limit: connection.seats_limit,
+                idp_id: connection.idp_id.to_string(),
+            });
+        let session = self
+            .sessions(&org)
+            .open_federated(user.clone(), request.factors.clone(), seats.as_ref())
+            .await?;
+        let now = self.now();
+        let code = self
+            .tokens()
+            .mint_code(CodeRequest {
+                org: org.clone(),
+                user_id: user.id,
+                client_id: app.client_id,
+                redirect_uri: redirect_uri.clone(),
+                code_challenge: request.code_challenge,
+                nonce: request.nonce,
+                state: request.state.clone(),
+                scope: request.scope,
+                auth_time: now,
+                amr: Vec::new(),
+            })
+            .await?;
+        let event = connection_event(self, EventCode::SSO_SIGN_IN, &connection)
+            .user(user.id, &user.profile.email)
+            .client(app.client_id)
+            .detail("provisioned", if provisioned { "true" } else { "false" })
+            .detail("session_id", session.id.to_string())
+            .detail("skipped_attributes", skipped.join(","));
+        self.store().record_event(env, &event).await?;
+        Ok(SsoSignIn {
+            user,
+            provisioned,
+            session,
+            code,
+            redirect_uri,
+            state: request.state,
+        })
+    }
+
+    /// The organization's user with this address, or a new one when the policy provisions
+    /// (two concurrent first sign-ins: one creates, the other finds it). `None`: not
+    /// registered, and the policy does not provision.
+    async fn find_or_provision(
+        &self,
+        connection: &SsoConnection,
+        email: &Email,
+        attributes: &ProfileChanges,
+    ) -> Result<Option<(User, bool)>, Error> {
+        let env = self.environment();
+        let org = &connection.org;
+        for _ in 0..2 {
+            if let Some(user) = self.store().user_by_email(env, org, email).await? {
+                return Ok(Some((user, false)));
+            }
+            if connection.user_security_type == UserSecurityType::UserRegistered {
+                return Ok(None);
+            }
+            let new =
+                NewUser::new(email.as_str())?.profile(attributes.clone().email_verified(true));
+            match self.users(org).create(new).await {
+                Ok(user) => return Ok(Some((user, true))),
+                Err(Error::AlreadyExists { key: "email", .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(Resource::User))
+    }
+
+    /// Updates the profile root attributes that differ from the identity provider's.
+    async fn sync_attributes(&self, user: User, idp: &VerifiedIdentity) -> Result<User, Error> {
+        let p = &user.profile;
+        let stale = |mine: Option<&str>, theirs: &Option<String>| {
+            theirs.as_deref().is_some_and(|t| Some(t.trim()) != mine)
+        };
+        let differs = stale(p.name.as_ref().map(|n| n.as_str()), &idp.name)
+            || stale(p.given_name.as_ref().map(|n| n.as_str()), &idp.given_name)
+            || stale(p.family_name.as_ref().map(|n| n.as_str()), &idp.family_name)
+            || stale(p.nickname.as_ref().map(|n| n.as_str()), &idp.nickname)
+            || stale(p.picture.as_ref().map(|n| n.as_str()), &idp.picture);
+        if !differs {
+            return Ok(user);
+        }
+        let (changes, _) = attribute_changes(idp);
+        self.users(&user.org).update(user.id, changes).await
+    }
+}
+
+/// The profile changes of the identity provider's valid attributes, and the names of the
+/// invalid ones (left out).
+fn attribute_changes(idp: &VerifiedIdentity) -> (ProfileChanges, Vec<&'static str>) {
+    let mut changes = ProfileChanges::new();
+    let mut skipped = Vec::new();
+    let fields: [(
+        &'static str,
+        &Option<String>,
+        fn(ProfileChanges, &str) -> Result<ProfileChanges, Error>,
+    ); 5] = [
+        ("name", &idp.name, |c, v| c.name(v)),
+        ("given_name", &idp.given_name, |c, v| c.given_name(v)),
+        ("family_name", &idp.family_name, |c, v| c.family_name(v)),
+        ("nickname", &idp.nickname, |c, v| c.nickname(v)),
+        ("picture", &idp.picture, |c, v| c.picture(v)),
+    ];
+    for (name, value, set) in fields {
+        if let Some(v) = value.as_deref() {
+            match set(changes.clone(), v) {
+                Ok(next) => changes = next,
+                Err(_) => skipped.push(name),
+            }
+        }
+    }
+    (changes, skipped)
+}
+
+/// The counted set of a connection's seats.
+fn seat_set(connection: &SsoConnection) -> Key {
+    Key::new("sso-seats", &[connection.idp_id.as_str()])
+}
+
+/// An event of the connection's organization, naming the connection.
+fn connection_event<S: Store>(
+    identity: &Identity<S>,
+    code: EventCode,
+    connection: &SsoConnection,
+) -> NewEvent {
+    let mut event = NewEvent::new(code, identity.now())
+        .tenant(&connection.org)
+        .detail("idp_id", connection.idp_id.as_str());
+    event.saml_identity_provider_id = Some(connection.idp_id.to_string());
+    event
+}
