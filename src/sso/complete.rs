@@ -200,14 +200,59 @@ impl<S: Store> Identity<S> {
             .sessions(&org)
             .open_federated(user.clone(), request.factors.clone(), seats.as_ref())
             .await?;
+        let finished = self
+            .finish_sso(
+                &connection,
+                &user,
+                provisioned,
+                &session,
+                &app,
+                &redirect_uri,
+                &skipped,
+                request,
+            )
+            .await;
+        match finished {
+            Ok((code, state)) => Ok(SsoSignIn {
+                user,
+                provisioned,
+                session,
+                code,
+                redirect_uri,
+                state,
+            }),
+            Err(e) => {
+                // Nothing usable is left: the session's token was never handed out, and
+                // ending it frees its seat.
+                if !session.reused {
+                    let _ = self.sessions(&org).invalidate(session.token.expose()).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Mints the code and records the sign-in.
+    #[allow(clippy::too_many_arguments)] // what the sign-in found, each once
+    async fn finish_sso(
+        &self,
+        connection: &SsoConnection,
+        user: &User,
+        provisioned: bool,
+        session: &Session,
+        app: &crate::model::application::Application,
+        redirect_uri: &str,
+        skipped: &[&str],
+        request: SsoSignInRequest,
+    ) -> Result<(Secret, Option<String>), Error> {
         let now = self.now();
         let code = self
             .tokens()
             .mint_code(CodeRequest {
-                org: org.clone(),
+                org: connection.org.clone(),
                 user_id: user.id,
                 client_id: app.client_id,
-                redirect_uri: redirect_uri.clone(),
+                redirect_uri: redirect_uri.to_owned(),
                 code_challenge: request.code_challenge,
                 nonce: request.nonce,
                 state: request.state.clone(),
@@ -216,21 +261,16 @@ impl<S: Store> Identity<S> {
                 amr: Vec::new(),
             })
             .await?;
-        let event = connection_event(self, EventCode::SSO_SIGN_IN, &connection)
+        let event = connection_event(self, EventCode::SSO_SIGN_IN, connection)
             .user(user.id, &user.profile.email)
             .client(app.client_id)
             .detail("provisioned", if provisioned { "true" } else { "false" })
             .detail("session_id", session.id.to_string())
             .detail("skipped_attributes", skipped.join(","));
-        self.store().record_event(env, &event).await?;
-        Ok(SsoSignIn {
-            user,
-            provisioned,
-            session,
-            code,
-            redirect_uri,
-            state: request.state,
-        })
+        self.store()
+            .record_event(self.environment(), &event)
+            .await?;
+        Ok((code, request.state))
     }
 
     /// The organization's user with this address, or a new one when the policy provisions
