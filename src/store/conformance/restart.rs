@@ -2,8 +2,10 @@
 
 use super::claims::claim_schema_record;
 use super::sessions::fresh_session;
+use super::sso::sso_connection_record;
 use super::*;
 use crate::model::claims::ClaimSchema;
+use crate::model::sso::SsoConnection;
 use crate::store::{Joined, Opened, SessionRecord, WhenFull};
 
 /// What [`restart_prepare`] wrote, for [`restart_verify`] to check after the store reopened.
@@ -23,6 +25,7 @@ pub struct RestartState {
     set: Key,
     member: Key,
     schema: ClaimSchema,
+    connection: SsoConnection,
 }
 
 /// The payload of the restart checks' one-time entries.
@@ -31,7 +34,8 @@ pub(super) const RESTART_PAYLOAD: &[u8] = b"restart";
 /// Writes the state a durable store must keep across a restart: a used code and an unused one,
 /// a rotated refresh token and its successor, a TOTP step, a nonce, an account whose
 /// credentials were updated once, a live session, an ended one, a member of a counted set, and
-/// the account's organization's claim schema, written twice. Close and reopen the store, then call [`restart_verify`] with the answer.
+/// the account's organization's claim schema, written twice, and an SSO connection, updated
+/// once. Close and reopen the store, then call [`restart_verify`] with the answer.
 ///
 /// For durable adapters only: a store that lives in memory forgets everything with the process.
 pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
@@ -129,6 +133,29 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
             .await,
         "put_claim_schema (setup)",
     );
+    let first = sso_connection_record(&org, 0);
+    ok(
+        store
+            .insert_sso_connection(ENV, &first, &event("SSO_CONNECTION_CREATED", &org, now))
+            .await,
+        "insert_sso_connection (setup)",
+    );
+    let connection = SsoConnection {
+        seats_limit: 3,
+        version: 2,
+        ..first
+    };
+    ok(
+        store
+            .update_sso_connection(
+                ENV,
+                &connection,
+                1,
+                &event("SSO_CONNECTION_UPDATED", &org, now),
+            )
+            .await,
+        "update_sso_connection (setup)",
+    );
     RestartState {
         used_code,
         used_at,
@@ -144,6 +171,7 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
         set,
         member,
         schema,
+        connection,
     }
 }
 
@@ -152,7 +180,8 @@ pub async fn restart_prepare<S: Store>(store: &S) -> RestartState {
 /// and its successor stored; the step still refuses its value and the nonce is still a replay;
 /// the account and its credentials read back, by id and by username, as last written; the
 /// live session is found and reused, the ended one is not; the set's member still counts; the
-/// claim schema reads back as last written, and its version still guards the next write.
+/// claim schema reads back as last written, and its version still guards the next write; the
+/// SSO connection reads back as updated.
 pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
     let now = state.used_at + Duration::seconds(10);
     assert_eq!(
@@ -275,6 +304,14 @@ pub async fn restart_verify<S: Store>(store: &S, state: RestartState) {
         Outcome::of(&result),
         Outcome::Precondition,
         "the schema's version must survive a restart and still refuse a stale write"
+    );
+    assert_eq!(
+        ok(
+            store.sso_connection(ENV, &state.connection.idp_id).await,
+            "sso_connection"
+        ),
+        Some(state.connection.clone()),
+        "an SSO connection written before the restart must survive it, as updated"
     );
 }
 
