@@ -21,6 +21,23 @@
 //!   it configures, and nothing else). A new invitation does not revoke an earlier link; each
 //!   expires by itself.
 //!
+//! - **Federated sign-in** ([`Identity::complete_sso`]): the host verified the identity
+//!   provider's answer (a SAML assertion, an OpenID Connect ID token) and hands idcore a
+//!   [`VerifiedIdentity`]. idcore refuses a disabled connection or an unverified address,
+//!   finds the organization's user by address or provisions one (`none`, `seats_limited`;
+//!   `user_registered` provisions nobody), syncs the profile root attributes, opens a
+//!   Crowd-style session bound to the device's validation factors and mints an authorization
+//!   code for the connection's default redirection. Under `seats_limited` each new session
+//!   takes one of `seats_limit` seats of a counted set, exact under any concurrency; a seat is
+//!   held until its session's absolute expiry, and one whose session ended earlier is freed
+//!   by the next sign-in that finds the connection full. A person whose sign-in found no seat
+//!   is still provisioned (and signs in once a seat frees).
+//!
+//! For SAML, a maintained crate such as `samael` validates the `Response` (signature over the
+//! assertion with the metadata's certificate, `Audience` = the connection's `sp_id`,
+//! `InResponseTo`, `NotOnOrAfter`, the `Destination`) and the host maps its `NameID` and
+//! attributes (`email`, `givenName`, `sn` …) to a [`VerifiedIdentity`]; idcore does no XML.
+//!
 //! Every write is one conditional store write under the connection's version (lost races are
 //! retried), with its audit event; a refused write changes nothing. Organizations are apart:
 //! another organization's connection is [`Error::NotFound`], exactly as an unknown one.
