@@ -321,16 +321,15 @@ impl<S: Store> Identity<S> {
     }
 }
 
+/// Sets one profile attribute, or says why it is not valid.
+type SetAttribute = fn(ProfileChanges, &str) -> Result<ProfileChanges, Error>;
+
 /// The profile changes of the identity provider's valid attributes, and the names of the
 /// invalid ones (left out).
 fn attribute_changes(idp: &VerifiedIdentity) -> (ProfileChanges, Vec<&'static str>) {
     let mut changes = ProfileChanges::new();
     let mut skipped = Vec::new();
-    let fields: [(
-        &'static str,
-        &Option<String>,
-        fn(ProfileChanges, &str) -> Result<ProfileChanges, Error>,
-    ); 5] = [
+    let fields: [(&'static str, &Option<String>, SetAttribute); 5] = [
         ("name", &idp.name, |c, v| c.name(v)),
         ("given_name", &idp.given_name, |c, v| c.given_name(v)),
         ("family_name", &idp.family_name, |c, v| c.family_name(v)),
