@@ -235,6 +235,7 @@ mod postgres {
                 value: idcore::claims::MetaValue::Text("gold \u{0}\"quoted\"".into()),
             }],
             rbac: Default::default(),
+            federation: None,
             active: true,
             avatar_hexa_color: HexColor::parse("#1a2b3c").expect("a color"),
             inserted_at: at,
@@ -545,11 +546,11 @@ mod postgres {
         );
         let n: i64 = client.query_one(&sql, &[]).await.expect("count").get(0);
         assert_eq!(
-            n, 14,
+            n, 15,
             "one row per migration (0001 initial, 0002 tokens, 0003 credentials, 0004 user \
              active, 0005 counts, 0006 organization revocations, 0007 refresh token indexes, \
              0008 lookup indexes, 0009 limited sets, 0010 sessions, 0011 session amr, 0012 api \
-             keys, 0013 claims, 0014 sso connections), each once"
+             keys, 0013 claims, 0014 sso connections, 0015 user federation), each once"
         );
         drop(client);
         fresh.drop_schema().await;

@@ -119,7 +119,7 @@ async fn migrate_is_idempotent_and_safe_when_two_stores_race_on_one_file() {
     b.migrate().await.expect("and neither does a third");
     assert_eq!(
         recorded_migrations(&db.raw()),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     // Both work on the one schema.
     conformance::organization_round_trips(&a).await;
@@ -164,7 +164,7 @@ async fn a_database_from_before_migration_4_is_upgraded_and_its_users_stay_activ
     store.migrate().await.expect("migration 4 applies");
     assert_eq!(
         recorded_migrations(&db.raw()),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     let read = store.user(ENV, &org, user.id).await.expect("read");
     assert_eq!(read, Some(user), "an existing user stays active");
@@ -193,7 +193,7 @@ async fn a_database_from_before_migration_5_gets_its_totals_back_filled() {
     store.migrate().await.expect("migration 5 applies");
     assert_eq!(
         recorded_migrations(&db.raw()),
-        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     );
     let (users, total) = store
         .list_users(ENV, &org, page(1, 2))

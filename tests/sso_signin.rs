@@ -127,7 +127,13 @@ async fn an_unknown_person_is_provisioned_and_gets_tokens_for_the_default_redire
     // A second sign-in finds the user (and reuses the session of the same device).
     let again = f
         .identity
-        .complete_sso(request(&idp, person("GRACE@corp.example")))
+        .complete_sso(request(
+            &idp,
+            VerifiedIdentity {
+                email: "GRACE@corp.example".to_owned(),
+                ..person("grace@corp.example")
+            },
+        ))
         .await
         .unwrap();
     assert!(!again.provisioned);
@@ -349,4 +355,82 @@ async fn seats_limit_the_sessions_and_an_ended_session_frees_its_seat() {
         .unwrap();
     assert!(!c.provisioned, "created by the sign-in that found no seat");
     assert_eq!(refusals(&f).await, ["seats_limit_reached"]);
+}
+
+#[tokio::test]
+async fn a_linked_user_signs_in_only_as_its_subject_and_synced_attributes_are_not_editable() {
+    let f = fixture().await;
+    let idp = connection(&f, UserSecurityType::None).await;
+    let first = f
+        .identity
+        .complete_sso(request(&idp, person("lin@corp.example")))
+        .await
+        .unwrap();
+    let link = first
+        .user
+        .federation
+        .clone()
+        .expect("linked at provisioning");
+    assert_eq!(
+        (link.idp_id.as_str(), link.subject.as_str()),
+        (idp.as_str(), "idp|lin@corp.example")
+    );
+    let impostor = VerifiedIdentity {
+        subject: "idp|someone-else".to_owned(),
+        ..person("lin@corp.example")
+    };
+    match f.identity.complete_sso(request(&idp, impostor)).await {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("another subject for the address: {other:?}"),
+    }
+    assert_eq!(refusals(&f).await, ["subject_mismatch"]);
+    // Kept in sync by the identity provider: not editable here; other fields are.
+    let users = f.identity.users(&f.org);
+    match users
+        .update(
+            first.user.id,
+            ProfileChanges::new().name("Renamed").unwrap(),
+        )
+        .await
+    {
+        Err(Error::InvalidField { field: "name", .. }) => {}
+        other => panic!("a synced attribute: {other:?}"),
+    }
+    let changed = users
+        .update(
+            first.user.id,
+            ProfileChanges::new().locale("fr-FR").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.profile.locale.map(|l| l.to_string()).as_deref(),
+        Some("fr-FR")
+    );
+    assert_eq!(
+        changed.profile.name.as_ref().map(|n| n.as_str()),
+        Some("Grace Hopper"),
+        "unchanged"
+    );
+    // A user the directory created is linked at its first federated sign-in.
+    let known = users
+        .create(NewUser::new("known@corp.example").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(known.federation, None);
+    let signed = f
+        .identity
+        .complete_sso(request(&idp, person("known@corp.example")))
+        .await
+        .unwrap();
+    assert_eq!(signed.user.id, known.id);
+    assert_eq!(
+        signed.user.federation.map(|l| l.subject),
+        Some("idp|known@corp.example".to_owned())
+    );
+    assert_eq!(
+        signed.user.profile.name.as_ref().map(|n| n.as_str()),
+        Some("Grace Hopper"),
+        "synced at the sign-in"
+    );
 }

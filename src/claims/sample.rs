@@ -123,6 +123,7 @@ impl<S: Store> Claims<'_, S> {
                 roles: schema.roles.iter().map(|r| r.name.clone()).collect(),
                 ..Default::default()
             },
+            federation: None,
             active: true,
             avatar_hexa_color: HexColor::parse("#000000")
                 .map_err(|_| Error::ApiMisuse("the sample color"))?,

@@ -2,12 +2,13 @@
 
 use super::UPDATE_ATTEMPTS;
 use super::organizations::Organizations;
-use crate::error::{Error, Resource};
+use crate::error::{Error, FieldProblem, Resource};
 use crate::identity::Identity;
 use crate::join::join2;
 use crate::model::event::{EventCode, NewEvent};
 use crate::model::fields::{Email, HexColor};
 use crate::model::ids::{OrgDomain, UserId};
+use crate::model::sso::{AttributeSync, SYNCED_ATTRIBUTES};
 use crate::model::user::{NewUser, Profile, ProfileChanges, User};
 use crate::page::{List, ListKind, PageRequest};
 use crate::store::{Store, StoreError};
@@ -30,6 +31,7 @@ pub(crate) fn new_user_record<S>(
         profile,
         metadata: Vec::new(),
         rbac: Default::default(),
+        federation: None,
         active: true,
         avatar_hexa_color: HexColor::random()?,
         inserted_at: now,
@@ -127,6 +129,7 @@ impl<'a, S: Store> Users<'a, S> {
                 .user(env, self.org, id)
                 .await?
                 .ok_or(Error::NotFound(Resource::User))?;
+            self.check_not_synced(&current, &changes).await?;
             let now = self.identity.now();
             let mut next = current.clone();
             changes.apply(&mut next.profile);
@@ -150,6 +153,36 @@ impl<'a, S: Store> Users<'a, S> {
             }
         }
         Err(Error::Conflict(Resource::User))
+    }
+
+    /// Refuses changes to the profile root attributes of a user whose SSO connection updates
+    /// them from its identity provider at every sign-in (they are not editable here, as the
+    /// seed says; a connection that takes them on creation only leaves them editable).
+    async fn check_not_synced(&self, user: &User, changes: &ProfileChanges) -> Result<(), Error> {
+        let Some(federation) = &user.federation else {
+            return Ok(());
+        };
+        let changed = changes.changed_fields();
+        let Some(field) = changed
+            .split(',')
+            .find_map(|f| SYNCED_ATTRIBUTES.iter().find(|a| **a == f))
+        else {
+            return Ok(());
+        };
+        let connection = self
+            .identity
+            .store()
+            .sso_connection(self.identity.environment(), &federation.idp_id)
+            .await?;
+        match connection {
+            Some(c) if c.org == *self.org && c.attribute_sync == AttributeSync::EverySignIn => {
+                Err(Error::field(
+                    field,
+                    FieldProblem::Format("is kept in sync by the SSO identity provider"),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Disables a user: from then on sign-in, code exchange, refresh and user info refuse it,

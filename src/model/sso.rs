@@ -272,6 +272,47 @@ pub struct SpId(String);
 
 id_type!(SpId);
 
+/// The identity provider account a user signs in as: the connection and its subject (`sub`,
+/// or the SAML `NameID`). A later sign-in through that connection must present the same
+/// subject: an address the identity provider gave to somebody else does not open this user.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Federation {
+    /// The connection.
+    pub idp_id: IdpId,
+    /// The identity provider's subject.
+    pub subject: String,
+}
+
+/// The profile root attributes an SSO connection takes from its identity provider.
+pub const SYNCED_ATTRIBUTES: [&str; 5] =
+    ["name", "nickname", "given_name", "family_name", "picture"];
+
+/// The longest subject accepted.
+pub const MAX_SUBJECT: usize = 255;
+
+impl Federation {
+    /// A link to `subject` at `idp_id`.
+    ///
+    /// # Errors
+    /// [`FieldProblem`]: an empty subject, one longer than [`MAX_SUBJECT`] bytes, or one with
+    /// control characters.
+    pub fn new(idp_id: IdpId, subject: &str) -> Result<Self, FieldProblem> {
+        if subject.is_empty() {
+            return Err(FieldProblem::Empty);
+        }
+        if subject.len() > MAX_SUBJECT {
+            return Err(FieldProblem::TooLong { max: MAX_SUBJECT });
+        }
+        if subject.chars().any(char::is_control) {
+            return Err(FieldProblem::ControlCharacters);
+        }
+        Ok(Self {
+            idp_id,
+            subject: subject.to_owned(),
+        })
+    }
+}
+
 /// The onboarding of a connection's SSO administrator (`SsoAdminOnboarding`; its wire type
 /// is `EnterpriseConnectionOnboarding`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

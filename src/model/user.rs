@@ -27,6 +27,9 @@ pub struct User {
     pub metadata: Vec<MetadataEntry>,
     /// Its RBAC attributes: roles, actions, attributes, groups (see [`crate::claims`]).
     pub rbac: Rbac,
+    /// The SSO connection and identity provider subject it signs in as, once it signed in
+    /// through one (see [`crate::sso`]).
+    pub federation: Option<Federation>,
     /// `false` once the user is disabled ([`Users::disable`](crate::directory::Users::disable)): sign-in, code exchange, refresh
     /// and user info refuse a disabled user. New users are active.
     pub active: bool,
@@ -41,6 +44,7 @@ pub struct User {
 }
 
 pub use crate::model::claims::{MetadataEntry, Rbac};
+pub use crate::model::sso::Federation;
 
 /// The OpenID Connect standard claims of a user (OIDC Core §5.1).
 #[derive(Clone, PartialEq, Eq, Debug)]

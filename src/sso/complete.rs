@@ -4,16 +4,17 @@
 //! an authorization code for the connection's default redirection.
 
 use crate::audit::EventCode;
+use crate::directory::UPDATE_ATTEMPTS;
 use crate::error::{Error, FieldProblem, Resource};
 use crate::identity::Identity;
 use crate::model::event::NewEvent;
 use crate::model::fields::Email;
 use crate::model::session::ValidationFactors;
-use crate::model::sso::{AttributeSync, IdpId, SsoConnection, UserSecurityType};
+use crate::model::sso::{AttributeSync, Federation, IdpId, SsoConnection, UserSecurityType};
 use crate::model::user::{NewUser, ProfileChanges, User};
 use crate::secret::Secret;
 use crate::sessions::{Seats, Session};
-use crate::store::{Key, Store};
+use crate::store::{Key, Store, StoreError};
 use crate::tokens::CodeRequest;
 use crate::tokens::pkce::CodeChallenge;
 
@@ -90,6 +91,7 @@ enum Refusal {
     EmailNotVerified,
     UserNotRegistered,
     UserDisabled,
+    SubjectMismatch,
 }
 
 impl Refusal {
@@ -99,6 +101,7 @@ impl Refusal {
             Self::EmailNotVerified => "email_not_verified",
             Self::UserNotRegistered => "user_not_registered",
             Self::UserDisabled => "user_disabled",
+            Self::SubjectMismatch => "subject_mismatch",
         }
     }
 
@@ -108,6 +111,9 @@ impl Refusal {
             Self::EmailNotVerified => "the identity provider did not verify the e-mail address",
             Self::UserNotRegistered => "the user is not registered in the organization",
             Self::UserDisabled => "the user is disabled",
+            Self::SubjectMismatch => {
+                "the user signs in as another subject of this identity provider"
+            }
         })
     }
 }
@@ -120,13 +126,16 @@ impl<S: Store> Identity<S> {
     /// 2. the user is the organization's user with that address; without one, the
     ///    `user_registered` policy refuses, and `none` / `seats_limited` provision it
     ///    (e-mail verified, the profile attributes from the identity provider);
-    /// 3. the profile root attributes (`name`, `nickname`, `given_name`, `family_name`,
+    /// 3. the user is linked to the identity provider's subject at its first sign-in through
+    ///    the connection; a later sign-in through it with another subject for the same address
+    ///    is refused (`subject_mismatch`: the provider gave the address to somebody else);
+    /// 4. the profile root attributes (`name`, `nickname`, `given_name`, `family_name`,
     ///    `picture`) are updated from the identity provider at every sign-in, unless the
     ///    connection takes them only on creation; an attribute that is not valid (too long, a
     ///    picture that is not an http(s) URL) is left out and named in the audit event;
-    /// 4. under `seats_limited` the session takes one of `seats_limit` seats, exact under
+    /// 5. under `seats_limited` the session takes one of `seats_limit` seats, exact under
     ///    concurrency ([`Error::SeatsLimitReached`] when all are held by live sessions);
-    /// 5. a session bound to `request.factors` is opened (or the ongoing one reused), and an
+    /// 6. a session bound to `request.factors` is opened (or the ongoing one reused), and an
     ///    authorization code minted for the default redirection's application.
     ///
     /// Every outcome is audited with the connection as `saml_identity_provider_id`
@@ -135,7 +144,8 @@ impl<S: Store> Identity<S> {
     /// # Errors
     /// [`Error::NotFound`] (connection; organization); [`Error::Forbidden`] (a disabled
     /// connection or user, an unverified address, an unregistered user under
-    /// `user_registered`); [`Error::InvalidField`] naming `email` or `redirect_uri` (not an
+    /// `user_registered`, another subject); [`Error::InvalidField`] naming `email`, `subject`
+    /// (empty, over 255 bytes, control characters) or `redirect_uri` (not an
     /// allowed URL, or the connection has no default redirection); [`Error::SeatsLimitReached`];
     /// [`Error::Keys`], [`Error::Store`].
     pub async fn complete_sso(&self, request: SsoSignInRequest) -> Result<SsoSignIn, Error> {
@@ -185,10 +195,15 @@ impl<S: Store> Identity<S> {
         if !user.active {
             return Err(refuse(Refusal::UserDisabled).await);
         }
-        let user = if provisioned || connection.attribute_sync == AttributeSync::OnCreation {
-            user
-        } else {
-            self.sync_attributes(user, &request.identity).await?
+        let link = Federation::new(connection.idp_id.clone(), request.identity.subject.trim())
+            .map_err(|p| Error::field("subject", p))?;
+        let sync = !provisioned && connection.attribute_sync == AttributeSync::EverySignIn;
+        let user = match self
+            .federate(user, &link, sync.then_some(&request.identity))
+            .await?
+        {
+            Some(user) => user,
+            None => return Err(refuse(Refusal::SubjectMismatch).await),
         };
         let seats =
             (connection.user_security_type == UserSecurityType::SeatsLimited).then(|| Seats {
@@ -302,22 +317,66 @@ impl<S: Store> Identity<S> {
         Err(Error::Conflict(Resource::User))
     }
 
-    /// Updates the profile root attributes that differ from the identity provider's.
-    async fn sync_attributes(&self, user: User, idp: &VerifiedIdentity) -> Result<User, Error> {
-        let p = &user.profile;
-        let stale = |mine: Option<&str>, theirs: &Option<String>| {
-            theirs.as_deref().is_some_and(|t| Some(t.trim()) != mine)
-        };
-        let differs = stale(p.name.as_ref().map(|n| n.as_str()), &idp.name)
-            || stale(p.given_name.as_ref().map(|n| n.as_str()), &idp.given_name)
-            || stale(p.family_name.as_ref().map(|n| n.as_str()), &idp.family_name)
-            || stale(p.nickname.as_ref().map(|n| n.as_str()), &idp.nickname)
-            || stale(p.picture.as_ref().map(|n| n.as_str()), &idp.picture);
-        if !differs {
-            return Ok(user);
+    /// Links the user to `link` (the connection and subject it signs in as) and, with
+    /// `sync`, updates the profile root attributes that differ from the identity provider's —
+    /// one write, under the user's version, only when something changes. `None` when the user
+    /// is linked to another subject of this connection (checked on the stored user, so of two
+    /// concurrent first sign-ins with different subjects one links and the other is refused).
+    async fn federate(
+        &self,
+        user: User,
+        link: &Federation,
+        sync: Option<&VerifiedIdentity>,
+    ) -> Result<Option<User>, Error> {
+        let env = self.environment();
+        let store = self.store();
+        let changes = sync.map(|idp| attribute_changes(idp).0);
+        let mut current = user;
+        for _ in 0..UPDATE_ATTEMPTS {
+            if let Some(f) = &current.federation
+                && f.idp_id == link.idp_id
+                && f.subject != link.subject
+            {
+                return Ok(None);
+            }
+            let mut next = current.clone();
+            next.federation = Some(link.clone());
+            if let Some(changes) = &changes {
+                changes.apply(&mut next.profile);
+            }
+            if next == current {
+                return Ok(Some(current));
+            }
+            let now = self.now();
+            next.updated_at = now;
+            next.version = current.version + 1;
+            let mut fields: Vec<String> = Vec::new();
+            if next.federation != current.federation {
+                fields.push("federation".to_owned());
+            }
+            if next.profile != current.profile
+                && let Some(changes) = &changes
+            {
+                fields.push(changes.changed_fields());
+            }
+            let event = NewEvent::new(EventCode::USER_UPDATED, now)
+                .tenant(&current.org)
+                .user(current.id, &current.profile.email)
+                .detail("fields", fields.join(","))
+                .detail("idp_id", link.idp_id.as_str());
+            match store.update_user(env, &next, current.version, &event).await {
+                Ok(()) => return Ok(Some(next)),
+                Err(StoreError::Precondition) => {
+                    current = store
+                        .user(env, &current.org, current.id)
+                        .await?
+                        .ok_or(Error::NotFound(Resource::User))?;
+                }
+                Err(StoreError::NotFound) => return Err(Error::NotFound(Resource::User)),
+                Err(e) => return Err(e.into()),
+            }
         }
-        let (changes, _) = attribute_changes(idp);
-        self.users(&user.org).update(user.id, changes).await
+        Err(Error::Conflict(Resource::User))
     }
 }
 

@@ -121,6 +121,11 @@ pub fn user(env: Environment, org: &OrgDomain, email: &Email, at: OffsetDateTime
             attributes: vec![label("FinanceAdminDept"), label("ITAdminDept")],
             groups: vec![label("admins")],
         },
+        federation: Some(crate::model::sso::Federation {
+            idp_id: crate::model::sso::IdpId::parse("conformance_EFBpWGQRVBCUSagNu2Tp9S")
+                .expect("constant is a valid idp_id"),
+            subject: "00u1ab \"é\" 😀".to_owned(),
+        }),
         active: true,
         avatar_hexa_color: HexColor::parse("#1a2b3c").expect("constant is a valid color"),
         inserted_at: at,

@@ -23,7 +23,7 @@ const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, c
 pub(super) const USER_COLUMNS: &str = "env, id, org, email, email_key, managed_by, email_verified, name, \
      given_name, family_name, middle_name, nickname, preferred_username, profile, picture, \
      website, gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address, \
-     metadata, avatar_hexa_color, updated_at, version, inserted_at, active, rbac";
+     metadata, avatar_hexa_color, updated_at, version, inserted_at, active, rbac, federation";
 
 const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description, \
      application_type, client_secret_digest, allowed_redirect_urls, allowed_logout_urls, \
@@ -45,12 +45,12 @@ fn limits(page: PageRequest) -> (i64, i64) {
 const COUNT_USERS: &str = "INSERT INTO {schema}.user_counts (env, org, n) SELECT env, org, n FROM u \
      ON CONFLICT (env, org) DO UPDATE SET n = {schema}.user_counts.n + EXCLUDED.n";
 
-/// The statement inserting a user (the 30 [`USER_COLUMNS`]) and counting it.
+/// The statement inserting a user (the 31 [`USER_COLUMNS`]) and counting it.
 pub(super) fn insert_user_sql(store: &PostgresStore) -> String {
     store.sql(&format!(
         "WITH u AS (INSERT INTO {{schema}}.users ({USER_COLUMNS}) VALUES ({}) \
          RETURNING env, org, 1::BIGINT AS n) {COUNT_USERS}",
-        placeholders(30)
+        placeholders(31)
     ))
 }
 
@@ -179,6 +179,7 @@ pub(super) struct UserValues<'a> {
     inserted_at: OffsetDateTime,
     active: bool,
     rbac: String,
+    federation: Option<String>,
 }
 
 impl<'a> UserValues<'a> {
@@ -223,10 +224,16 @@ impl<'a> UserValues<'a> {
             inserted_at: u.inserted_at,
             active: u.active,
             rbac: serde_json::to_string(&u.rbac).map_err(StoreError::backend)?,
+            federation: u
+                .federation
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(StoreError::backend)?,
         })
     }
 
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 30] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 31] {
         let [n0, n1, n2, n3, n4, n5] = &self.names;
         let [u0, u1, u2] = &self.urls;
         [
@@ -260,6 +267,7 @@ impl<'a> UserValues<'a> {
             &self.inserted_at,
             &self.active,
             &self.rbac,
+            &self.federation,
         ]
     }
 }
@@ -705,13 +713,13 @@ impl UserStore for PostgresStore {
              picture = $15, website = $16, gender = $17, birthdate = $18, zoneinfo = $19, \
              locale = $20, phone_number = $21, phone_number_verified = $22, address = $23, \
              metadata = $24, avatar_hexa_color = $25, updated_at = $26, version = $27, \
-             active = $29, rbac = $30 WHERE env = $1 AND id = $2 \
+             active = $29, rbac = $30, federation = $31 WHERE env = $1 AND id = $2 \
              AND org IS NOT DISTINCT FROM $3 AND version = $28",
         );
         let p = values.params();
         let mut params: Vec<&(dyn ToSql + Sync)> = p[..27].to_vec();
         params.push(&expected);
-        params.extend_from_slice(&p[28..30]);
+        params.extend_from_slice(&p[28..31]);
         let check = self.sql(
             "SELECT id FROM {schema}.users WHERE env = $1 AND id = $2 \
              AND org IS NOT DISTINCT FROM $3",

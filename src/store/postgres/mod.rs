@@ -204,6 +204,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "sso_connections",
         sql: include_str!("migrations/0014_sso_connections.sql"),
     },
+    Migration {
+        version: 15,
+        name: "user_federation",
+        sql: include_str!("migrations/0015_user_federation.sql"),
+    },
 ];
 
 struct Migration {

@@ -98,6 +98,16 @@ fn json<T: serde::de::DeserializeOwned>(row: &Row, column: &'static str) -> Resu
     serde_json::from_str(text).map_err(|e| bad(column, e))
 }
 
+/// A nullable JSON document stored as text.
+fn opt_json<T: serde::de::DeserializeOwned>(
+    row: &Row,
+    column: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<&str> = get(row, column)?;
+    text.map(|t| serde_json::from_str(t).map_err(|e| bad(column, e)))
+        .transpose()
+}
+
 /// A version (`BIGINT`, never negative) as `u64`.
 fn version(row: &Row) -> Result<u64, StoreError> {
     let v: i64 = get(row, "version")?;
@@ -192,6 +202,7 @@ pub(super) fn user(row: &Row) -> Result<User, StoreError> {
         },
         metadata,
         rbac: json(row, "rbac")?,
+        federation: opt_json(row, "federation")?,
         active: get(row, "active")?,
         avatar_hexa_color: parse(row, "avatar_hexa_color", HexColor::parse)?,
         inserted_at: get(row, "inserted_at")?,

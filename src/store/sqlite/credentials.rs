@@ -83,7 +83,7 @@ impl CredentialStore for SqliteStore {
         let event = event_values(env, event)?;
         let user_sql = format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(30)
+            placeholders(31)
         );
         self.write(move |tx| {
             // users_pkey → "id", users_email_key → "email", credentials_username_key →

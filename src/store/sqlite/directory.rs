@@ -25,7 +25,7 @@ const ORG_COLUMNS: &str = "env, domain, id, managed_by, name, locality, state, c
 pub(super) const USER_COLUMNS: &str = "env, id, org, email, email_key, managed_by, email_verified, name, \
      given_name, family_name, middle_name, nickname, preferred_username, profile, picture, \
      website, gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address, \
-     metadata, avatar_hexa_color, updated_at, version, inserted_at, active, rbac";
+     metadata, avatar_hexa_color, updated_at, version, inserted_at, active, rbac, federation";
 
 const APP_COLUMNS: &str = "env, client_id, scope, managed_by, name, description, \
      application_type, client_secret_digest, allowed_redirect_urls, allowed_logout_urls, \
@@ -110,6 +110,10 @@ pub(super) fn user_values(env: Environment, u: &User) -> Result<Vec<Value>, Stor
         at(u.inserted_at)?,
         flag(u.active),
         Value::Text(serde_json::to_string(&u.rbac).map_err(StoreError::backend)?),
+        match &u.federation {
+            Some(f) => Value::Text(serde_json::to_string(f).map_err(StoreError::backend)?),
+            None => Value::Null,
+        },
     ])
 }
 
@@ -514,7 +518,7 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES ({})",
-            placeholders(30)
+            placeholders(31)
         );
         self.insert_with_event(
             sql,
@@ -577,7 +581,8 @@ impl UserStore for SqliteStore {
              picture = ?15, website = ?16, gender = ?17, birthdate = ?18, zoneinfo = ?19, \
              locale = ?20, phone_number = ?21, phone_number_verified = ?22, address = ?23, \
              metadata = ?24, avatar_hexa_color = ?25, updated_at = ?26, version = ?27, \
-             active = ?29, rbac = ?30 WHERE env = ?1 AND id = ?2 AND org = ?3 AND version = ?31";
+             active = ?29, rbac = ?30, federation = ?31 \
+             WHERE env = ?1 AND id = ?2 AND org = ?3 AND version = ?32";
         let why_not = WhyNot {
             sql: "SELECT 1 AS same FROM users WHERE env = ?1 AND id = ?2 AND org = ?3",
             params: params[..3].to_vec(),

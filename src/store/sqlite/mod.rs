@@ -175,6 +175,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "sso_connections",
         sql: include_str!("migrations/0012_sso_connections.sql"),
     },
+    Migration {
+        version: 13,
+        name: "user_federation",
+        sql: include_str!("migrations/0013_user_federation.sql"),
+    },
 ];
 
 struct Migration {

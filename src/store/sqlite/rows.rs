@@ -223,6 +223,16 @@ fn json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(str(row, column)?).map_err(|e| bad(column, e))
 }
 
+/// A nullable JSON document stored as text.
+fn opt_json<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    column: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = get(row, column)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| bad(column, e)))
+        .transpose()
+}
+
 /// An instant stored as INTEGER microseconds.
 pub(super) fn instant(row: &Row<'_>, column: &'static str) -> Result<OffsetDateTime, StoreError> {
     from_micros(column, integer(row, column)?)
@@ -369,6 +379,7 @@ pub(super) fn user(row: &Row<'_>) -> Result<User, StoreError> {
         },
         metadata,
         rbac: json(row, "rbac")?,
+        federation: opt_json(row, "federation")?,
         active: boolean(row, "active")?,
         avatar_hexa_color: parse(row, "avatar_hexa_color", HexColor::parse)?,
         inserted_at: instant(row, "inserted_at")?,

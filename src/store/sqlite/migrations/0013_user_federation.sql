@@ -1,0 +1,4 @@
+-- The identity provider account a user signs in as through an SSO connection: the JSON of the
+-- Federation serde form ({"idp_id", "subject"}), NULL for a user that never signed in through
+-- one.
+ALTER TABLE users ADD COLUMN federation TEXT CHECK (federation IS NULL OR typeof(federation) = 'text');
