@@ -124,6 +124,11 @@ pub enum Error {
     #[error("the user's session limit is reached")]
     SessionLimitReached,
 
+    /// An SSO connection's identity provider could not be used: unreachable, or its discovery
+    /// document, keys or token answer are not usable. The text says what, for the host's logs.
+    #[error("the identity provider failed: {0}")]
+    IdentityProvider(String),
+
     /// Every seat of the SSO connection (`seats_limit` simultaneous SSO sessions under the
     /// `seats_limited` policy) is taken; a seat frees when a session ends.
     #[error("every seat of the SSO connection is taken")]
@@ -203,6 +208,7 @@ impl Error {
             Self::InvalidSession => "invalid_session",
             Self::SessionLimitReached => "session_limit_reached",
             Self::SeatsLimitReached => "seats_limit_reached",
+            Self::IdentityProvider(_) => "identity_provider_error",
             Self::ReservedClaimName(_) => "reserved_claim_name",
             Self::MetadataRequired { .. } => "metadata_required",
             Self::ClaimsTooLarge { .. } => "claims_too_large",
@@ -229,6 +235,7 @@ impl Error {
             Self::Unavailable(_) => 503,
             Self::InvalidSession => 404,
             Self::SessionLimitReached | Self::SeatsLimitReached => 403,
+            Self::IdentityProvider(_) => 502,
             Self::ReservedClaimName(_) | Self::ClaimsTooLarge { .. } => 400,
             Self::MetadataRequired { .. } => 403,
             Self::LimitReached { .. } => 409,

@@ -1,6 +1,6 @@
 //! Sign-in's keys, each derived from the host's key-encryption key for one purpose: HMAC-SHA256
-//! keys for e-mail codes, recovery codes and device/address digests, and an AES-256-GCM key that
-//! seals TOTP secrets.
+//! keys for e-mail codes, recovery codes and device/address digests, and AES-256-GCM keys that
+//! seal TOTP secrets and SSO connections' client secrets.
 
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hmac;
@@ -16,12 +16,15 @@ pub(crate) struct SigninKeys {
     signals: hmac::Key,
     session_tokens: hmac::Key,
     totp: LessSafeKey,
+    sso_secrets: LessSafeKey,
 }
 
 impl SigninKeys {
     pub(crate) fn derive(kek: &EncryptionKey) -> Result<Self, Error> {
         let totp = UnboundKey::new(&aead::AES_256_GCM, &kek.derive(b"idcore signin totp seal"))
             .map_err(|_| Error::Keys("cannot derive the TOTP sealing key"))?;
+        let sso = UnboundKey::new(&aead::AES_256_GCM, &kek.derive(b"idcore sso client secret"))
+            .map_err(|_| Error::Keys("cannot derive the SSO secret sealing key"))?;
         Ok(Self {
             email_codes: hmac::Key::new(
                 hmac::HMAC_SHA256,
@@ -34,6 +37,7 @@ impl SigninKeys {
             signals: hmac::Key::new(hmac::HMAC_SHA256, &kek.derive(b"idcore signin signals")),
             session_tokens: hmac::Key::new(hmac::HMAC_SHA256, &kek.derive(b"idcore session token")),
             totp: LessSafeKey::new(totp),
+            sso_secrets: LessSafeKey::new(sso),
         })
     }
 
@@ -58,37 +62,56 @@ impl SigninKeys {
         mac(&self.session_tokens, parts)
     }
 
+    /// Seals an SSO connection's client secret, bound to `aad` (environment, organization,
+    /// connection).
+    pub(crate) fn seal_sso_secret(&self, secret: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+        seal(&self.sso_secrets, secret, aad)
+    }
+
+    /// Opens a sealed SSO client secret.
+    pub(crate) fn open_sso_secret(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+        open(&self.sso_secrets, sealed, aad)
+    }
+
     /// Seals a TOTP secret, bound to `aad` (environment, organization, user).
     pub(crate) fn seal_totp(&self, secret: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
-        let nonce: [u8; 12] = random_array()?;
-        let mut data = secret.to_vec();
-        self.totp
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut data,
-            )
-            .map_err(|_| Error::Keys("cannot seal the TOTP secret"))?;
-        let mut out = nonce.to_vec();
-        out.extend(data);
-        Ok(out)
+        seal(&self.totp, secret, aad)
     }
 
     /// Opens a sealed TOTP secret.
     pub(crate) fn open_totp(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
-        if sealed.len() < 12 + 16 {
-            return Err(Error::Keys("the sealed TOTP secret is truncated"));
-        }
-        let (nonce, rest) = sealed.split_at(12);
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| Error::Keys("the sealed TOTP secret is malformed"))?;
-        let mut data = rest.to_vec();
-        let plain = self
-            .totp
-            .open_in_place(nonce, Aad::from(aad), &mut data)
-            .map_err(|_| Error::Keys("cannot open the TOTP secret (wrong key or tampered)"))?;
-        Ok(plain.to_vec())
+        open(&self.totp, sealed, aad)
     }
+}
+
+/// `nonce ‖ ciphertext ‖ tag` of `secret` under `key`, bound to `aad`.
+fn seal(key: &LessSafeKey, secret: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+    let nonce: [u8; 12] = random_array()?;
+    let mut data = secret.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut data,
+    )
+    .map_err(|_| Error::Keys("cannot seal the secret"))?;
+    let mut out = nonce.to_vec();
+    out.extend(data);
+    Ok(out)
+}
+
+/// Opens what [`seal`] sealed with the same key and `aad`.
+fn open(key: &LessSafeKey, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+    if sealed.len() < 12 + 16 {
+        return Err(Error::Keys("the sealed secret is truncated"));
+    }
+    let (nonce, rest) = sealed.split_at(12);
+    let nonce = Nonce::try_assume_unique_for_key(nonce)
+        .map_err(|_| Error::Keys("the sealed secret is malformed"))?;
+    let mut data = rest.to_vec();
+    let plain = key
+        .open_in_place(nonce, Aad::from(aad), &mut data)
+        .map_err(|_| Error::Keys("cannot open the sealed secret (wrong key or tampered)"))?;
+    Ok(plain.to_vec())
 }
 
 /// HMAC of length-prefixed parts, so no two part lists collide.

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::FieldProblem;
-use crate::model::fields::{Email, Name, RedirectUri};
+use crate::model::fields::{Email, HttpUrl, Name, RedirectUri};
 use crate::model::ids::{ClientId, Environment, OrgDomain};
 
 /// Declares a wire enum: its variants with their wire names, `as_str`, `parse` (exact wire
@@ -313,6 +313,21 @@ impl Federation {
     }
 }
 
+/// A connection's upstream OpenID Connect client: idcore is the relying party towards the
+/// customer's identity provider (Okta, Azure AD, Google Workspace …).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OidcClient {
+    /// The identity provider's issuer (its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`).
+    pub issuer: HttpUrl,
+    /// The client id idcore was registered with at the identity provider.
+    pub client_id: String,
+    /// The client secret, sealed (AES-256-GCM under a key derived from the host's
+    /// key-encryption key, bound to the environment, organization and connection), base64url;
+    /// `None` for a public client (PKCE only).
+    pub sealed_client_secret: Option<String>,
+}
+
 /// The onboarding of a connection's SSO administrator (`SsoAdminOnboarding`; its wire type
 /// is `EnterpriseConnectionOnboarding`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -379,6 +394,10 @@ pub struct SsoConnection {
     pub user_security_type: UserSecurityType,
     /// When profile root attributes come from the identity provider.
     pub attribute_sync: AttributeSync,
+    /// The upstream OpenID Connect client, when the connection signs in through OpenID
+    /// Connect with idcore as the relying party.
+    #[serde(default)]
+    pub oidc: Option<OidcClient>,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     pub inserted_at: OffsetDateTime,

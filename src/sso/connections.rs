@@ -130,6 +130,7 @@ impl<S: Store> Sso<'_, S> {
                 seats_limit: 0,
                 user_security_type: UserSecurityType::None,
                 attribute_sync: AttributeSync::EverySignIn,
+                oidc: None,
                 inserted_at: now,
                 updated_at: now,
                 version: 1,

@@ -50,16 +50,18 @@ use crate::identity::Identity;
 use crate::model::event::NewEvent;
 use crate::model::ids::OrgDomain;
 use crate::model::organization::Organization;
-use crate::model::sso::{IdpId, SsoConnection};
 use crate::store::{Store, StoreError};
 
 mod complete;
 mod connections;
+mod oidc;
+#[cfg(feature = "oidc")]
+pub mod oidc_flow;
 mod onboarding;
 
 pub use crate::model::sso::{
-    AttributeSync, DefaultRedirection, MAX_SSO_METADATA, OnboardingState, ProviderType, SpId,
-    SsoAdminOnboarding, UserSecurityType,
+    AttributeSync, DefaultRedirection, Federation, IdpId, MAX_SSO_METADATA, OidcClient,
+    OnboardingState, ProviderType, SpId, SsoAdminOnboarding, SsoConnection, UserSecurityType,
 };
 pub use complete::{SsoSignIn, SsoSignInRequest, VerifiedIdentity};
 pub use connections::{MAX_SEATS, NewSsoConnection, SsoConnectionUpdate};

@@ -3,7 +3,7 @@
 use super::*;
 use crate::model::fields::RedirectUri;
 use crate::model::sso::{
-    AttributeSync, DefaultRedirection, IdpId, OnboardingState, ProviderType, SpId,
+    AttributeSync, DefaultRedirection, IdpId, OidcClient, OnboardingState, ProviderType, SpId,
     SsoAdminOnboarding, SsoConnection, UserSecurityType, base58_from,
 };
 
@@ -47,6 +47,14 @@ pub fn sso_connection_record(org: &OrgDomain, seconds: i64) -> SsoConnection {
         seats_limit: 10,
         user_security_type: UserSecurityType::SeatsLimited,
         attribute_sync: AttributeSync::OnCreation,
+        oidc: Some(OidcClient {
+            issuer: crate::model::fields::HttpUrl::parse(
+                "https://customer.okta.com/oauth2/default",
+            )
+            .expect("constant is a valid url"),
+            client_id: "0oa1b2c3d4".to_owned(),
+            sealed_client_secret: Some("c2VhbGVk".to_owned()),
+        }),
         inserted_at: at(seconds),
         updated_at: at(seconds),
         version: 1,
@@ -86,6 +94,7 @@ pub async fn sso_connection_round_trips<S: Store>(store: &S) {
         metadata: None,
         onboarding: None,
         default_redirection: None,
+        oidc: None,
         ..sso_connection_record(&org, 1)
     };
     insert(store, ENV, &bare).await;
