@@ -19,6 +19,7 @@
 //! hyper …), with redirects **not** followed (the crate's advice against SSRF).
 
 use std::future::Future;
+use std::pin::Pin;
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
@@ -30,6 +31,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use time::Duration;
 
+pub use openidconnect::http;
 pub use openidconnect::{HttpRequest, HttpResponse};
 
 use super::complete::{SsoSignIn, SsoSignInRequest, VerifiedIdentity};
@@ -54,6 +56,19 @@ pub trait HttpClient: Send + Sync {
         &self,
         request: HttpRequest,
     ) -> impl Future<Output = Result<HttpResponse, HttpError>> + Send;
+}
+
+/// The host's client as the `openidconnect` crate calls it: each call a boxed `Send` future
+/// (a named type, so the flow's own futures stay `Send` for every lifetime).
+struct Adapter<'h, H>(&'h H);
+
+impl<'c, H: HttpClient> openidconnect::AsyncHttpClient<'c> for Adapter<'_, H> {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.0.execute(request))
+    }
 }
 
 /// A failed HTTP exchange with the identity provider (connection refused, timeout …).
@@ -251,7 +266,7 @@ impl<S: Store> Identity<S> {
             secret.map(ClientSecret::new),
         )
         .set_redirect_uri(callback);
-        let send = |request: HttpRequest| http.execute(request);
+        let send = Adapter(http);
         let exchange = client
             .exchange_code(AuthorizationCode::new(code.trim().to_owned()))
             .map_err(|e| Error::IdentityProvider(format!("no token endpoint: {e}")))?
@@ -355,8 +370,7 @@ async fn discover(
 ) -> Result<CoreProviderMetadata, Error> {
     let issuer = IssuerUrl::new(oidc.issuer.to_string())
         .map_err(|e| Error::IdentityProvider(format!("issuer: {e}")))?;
-    let send = |request: HttpRequest| http.execute(request);
-    CoreProviderMetadata::discover_async(issuer, &send)
+    CoreProviderMetadata::discover_async(issuer, &Adapter(http))
         .await
         .map_err(|e| Error::IdentityProvider(format!("discovery: {e}")))
 }
