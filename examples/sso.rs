@@ -46,6 +46,7 @@ fn signed_in_at_the_idp(email: &str, idp_id: &str) -> Result<SsoSignInRequest, E
         nonce: Some("n-0S6_WzA2Mj".to_owned()),
         state: Some("af0ifjsldkj".to_owned()),
         scope: vec!["openid".to_owned(), "email".to_owned()],
+        context: idcore::risk::RequestContext::new(),
     })
 }
 

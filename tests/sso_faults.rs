@@ -64,6 +64,7 @@ fn request(idp_id: &str, email: &str) -> SsoSignInRequest {
         nonce: None,
         state: None,
         scope: vec!["openid".to_owned()],
+        context: idcore::risk::RequestContext::new(),
     }
 }
 
@@ -184,7 +185,7 @@ async fn an_invitation_that_failed_answers_a_store_error_and_a_retry_sends_a_wor
 
 #[tokio::test]
 async fn a_federated_sign_in_survives_a_fault_at_every_step_and_leaves_no_seat_taken() {
-    let mut faulted = 0;
+    let (mut faulted, mut informative) = (0, 0);
     for n in 1.. {
         let (f, idp) = fixture().await;
         f.store.arm(FaultPlan::NthCall(n));
@@ -223,12 +224,15 @@ async fn a_federated_sign_in_survives_a_fault_at_every_step_and_leaves_no_seat_t
                     other => panic!("step {n}: one seat, taken by the retry: {other:?}"),
                 }
             }
+            Ok(_) if calls < n => break,
             Ok(_) => {
-                assert!(calls < n, "step {n}: a fault was ignored");
-                break;
+                // Only the risk decision's audit record is best effort (as on every sign-in
+                // path): a fault there must leave the sign-in whole.
+                informative += 1;
             }
         }
     }
+    assert_eq!(informative, 1, "one best-effort audit write");
     assert!(
         faulted >= 8,
         "a federated sign-in has many steps ({faulted})"

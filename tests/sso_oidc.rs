@@ -370,7 +370,12 @@ async fn a_person_signs_in_through_an_upstream_openid_connect_provider_and_gets_
     let (state, code) = authorize(&p, &redirect.url, None, None).await;
     let done: SsoSignIn = f
         .identity
-        .finish_oidc_sign_in(&LoopbackClient, &state, &code)
+        .finish_oidc_sign_in(
+            &LoopbackClient,
+            &state,
+            &code,
+            &idcore::risk::RequestContext::new(),
+        )
         .await
         .unwrap();
     assert!(done.provisioned);
@@ -407,7 +412,12 @@ async fn a_person_signs_in_through_an_upstream_openid_connect_provider_and_gets_
     // The state is single-use.
     match f
         .identity
-        .finish_oidc_sign_in(&LoopbackClient, &state, &code)
+        .finish_oidc_sign_in(
+            &LoopbackClient,
+            &state,
+            &code,
+            &idcore::risk::RequestContext::new(),
+        )
         .await
     {
         Err(Error::InvalidGrant) => {}
@@ -432,7 +442,12 @@ async fn a_wrong_state_nonce_or_audience_and_a_disabled_connection_are_refused()
     let (_, code) = authorize(&p, &redirect.url, None, None).await;
     refused(
         f.identity
-            .finish_oidc_sign_in(&LoopbackClient, "a-state-idcore-never-issued", &code)
+            .finish_oidc_sign_in(
+                &LoopbackClient,
+                "a-state-idcore-never-issued",
+                &code,
+                &idcore::risk::RequestContext::new(),
+            )
             .await,
         "wrong state",
     );
@@ -445,7 +460,12 @@ async fn a_wrong_state_nonce_or_audience_and_a_disabled_connection_are_refused()
     let (state, code) = authorize(&p, &redirect.url, None, Some("another-nonce")).await;
     refused(
         f.identity
-            .finish_oidc_sign_in(&LoopbackClient, &state, &code)
+            .finish_oidc_sign_in(
+                &LoopbackClient,
+                &state,
+                &code,
+                &idcore::risk::RequestContext::new(),
+            )
             .await,
         "wrong nonce",
     );
@@ -488,7 +508,12 @@ async fn a_wrong_state_nonce_or_audience_and_a_disabled_connection_are_refused()
     *p.substitute.lock().unwrap() = Some(foreign.id_token);
     refused(
         f.identity
-            .finish_oidc_sign_in(&LoopbackClient, &state, &code)
+            .finish_oidc_sign_in(
+                &LoopbackClient,
+                &state,
+                &code,
+                &idcore::risk::RequestContext::new(),
+            )
             .await,
         "an ID token for another audience",
     );
@@ -501,7 +526,12 @@ async fn a_wrong_state_nonce_or_audience_and_a_disabled_connection_are_refused()
     let (state, code) = authorize(&p, &redirect.url, Some(p.other_client), None).await;
     refused(
         f.identity
-            .finish_oidc_sign_in(&LoopbackClient, &state, &code)
+            .finish_oidc_sign_in(
+                &LoopbackClient,
+                &state,
+                &code,
+                &idcore::risk::RequestContext::new(),
+            )
             .await,
         "a code of another client",
     );
@@ -566,7 +596,12 @@ async fn the_client_secret_is_sealed_at_rest() {
 fn the_flow_futures_are_send(identity: &Identity<MemoryStore>) {
     fn send<T: Send>(_: T) {}
     send(identity.start_oidc_sign_in(&LoopbackClient, start("x")));
-    send(identity.finish_oidc_sign_in(&LoopbackClient, "state", "code"));
+    send(identity.finish_oidc_sign_in(
+        &LoopbackClient,
+        "state",
+        "code",
+        &idcore::risk::RequestContext::new(),
+    ));
     send(identity.complete_sso(idcore::sso::SsoSignInRequest {
         idp_id: String::new(),
         identity: idcore::sso::VerifiedIdentity::default(),
@@ -576,5 +611,6 @@ fn the_flow_futures_are_send(identity: &Identity<MemoryStore>) {
         nonce: None,
         state: None,
         scope: vec![],
+        context: idcore::risk::RequestContext::new(),
     }));
 }

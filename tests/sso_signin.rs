@@ -47,6 +47,7 @@ fn request(idp_id: &str, identity: VerifiedIdentity) -> SsoSignInRequest {
         nonce: Some("n-0S6_WzA2Mj".to_owned()),
         state: Some("af0ifjsldkj".to_owned()),
         scope: vec!["openid".to_owned(), "email".to_owned()],
+        context: idcore::risk::RequestContext::new(),
     }
 }
 
@@ -433,4 +434,46 @@ async fn a_linked_user_signs_in_only_as_its_subject_and_synced_attributes_are_no
         Some("Grace Hopper"),
         "synced at the sign-in"
     );
+}
+
+#[tokio::test]
+async fn the_risk_engine_decides_and_only_accept_opens_a_session() {
+    use idcore::risk::RiskDecision;
+    for (decision, reason) in [
+        (RiskDecision::Decline, "risk_declined"),
+        (RiskDecision::Challenge, "risk_challenge"),
+        (RiskDecision::ChallengeDevice2fa, "risk_challenge"),
+    ] {
+        let f = fixture_with(|b| b.risk_engine(Fixed::new(decision))).await;
+        let idp = connection(&f, UserSecurityType::None).await;
+        match f
+            .identity
+            .complete_sso(request(&idp, person("risky@corp.example")))
+            .await
+        {
+            Err(Error::Forbidden(_)) => {}
+            other => panic!("{decision:?}: {other:?}"),
+        }
+        assert_eq!(refusals(&f).await, [reason]);
+        let decisions = f.events(EventCode::RISK_DECISION).await;
+        assert_eq!(decisions.len(), 1);
+        assert_eq!(decisions[0].details["decision"], decision.as_str());
+        assert!(f.events(EventCode::SSO_SIGN_IN).await.is_empty());
+    }
+    let f = fixture_with(|b| b.risk_engine(Broken)).await;
+    let idp = connection(&f, UserSecurityType::None).await;
+    match f
+        .identity
+        .complete_sso(request(&idp, person("risky@corp.example")))
+        .await
+    {
+        Err(Error::Unavailable(_)) => {}
+        other => panic!("a failed engine fails closed: {other:?}"),
+    }
+    let f = fixture_with(|b| b.risk_engine(Fixed::new(RiskDecision::Accept))).await;
+    let idp = connection(&f, UserSecurityType::None).await;
+    f.identity
+        .complete_sso(request(&idp, person("fine@corp.example")))
+        .await
+        .unwrap();
 }

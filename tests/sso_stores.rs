@@ -74,6 +74,7 @@ fn request(idp_id: &str, email: &str, address: &str) -> SsoSignInRequest {
         nonce: None,
         state: None,
         scope: vec!["openid".to_owned()],
+        context: idcore::risk::RequestContext::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::model::fields::Email;
 use crate::model::session::ValidationFactors;
 use crate::model::sso::{AttributeSync, Federation, IdpId, SsoConnection, UserSecurityType};
 use crate::model::user::{NewUser, ProfileChanges, User};
+use crate::risk::{Familiarity, RequestContext, RiskAction, RiskContext, RiskDecision};
 use crate::secret::Secret;
 use crate::sessions::{Seats, Session};
 use crate::store::{Key, Store, StoreError};
@@ -64,6 +65,8 @@ pub struct SsoSignInRequest {
     pub state: Option<String>,
     /// The scopes asked for.
     pub scope: Vec<String>,
+    /// The host's signals about the request (client address, device), for the risk engine.
+    pub context: RequestContext,
 }
 
 /// The outcome of [`Identity::complete_sso`].
@@ -92,6 +95,8 @@ enum Refusal {
     UserNotRegistered,
     UserDisabled,
     SubjectMismatch,
+    RiskDeclined,
+    RiskChallenge,
 }
 
 impl Refusal {
@@ -102,6 +107,8 @@ impl Refusal {
             Self::UserNotRegistered => "user_not_registered",
             Self::UserDisabled => "user_disabled",
             Self::SubjectMismatch => "subject_mismatch",
+            Self::RiskDeclined => "risk_declined",
+            Self::RiskChallenge => "risk_challenge",
         }
     }
 
@@ -113,6 +120,10 @@ impl Refusal {
             Self::UserDisabled => "the user is disabled",
             Self::SubjectMismatch => {
                 "the user signs in as another subject of this identity provider"
+            }
+            Self::RiskDeclined => "the risk engine declined the sign-in",
+            Self::RiskChallenge => {
+                "the risk engine asks for a challenge; the identity provider must perform it"
             }
         })
     }
@@ -133,9 +144,11 @@ impl<S: Store> Identity<S> {
     ///    `picture`) are updated from the identity provider at every sign-in, unless the
     ///    connection takes them only on creation; an attribute that is not valid (too long, a
     ///    picture that is not an http(s) URL) is left out and named in the audit event;
-    /// 5. under `seats_limited` the session takes one of `seats_limit` seats, exact under
+    /// 5. the risk engine decides (`accept` goes on; `decline` and every challenge refuse:
+    ///    the identity provider, not idcore, performs second factors for its people);
+    /// 6. under `seats_limited` the session takes one of `seats_limit` seats, exact under
     ///    concurrency ([`Error::SeatsLimitReached`] when all are held by live sessions);
-    /// 6. a session bound to `request.factors` is opened (or the ongoing one reused), and an
+    /// 7. a session bound to `request.factors` is opened (or the ongoing one reused), and an
     ///    authorization code minted for the default redirection's application.
     ///
     /// Every outcome is audited with the connection as `saml_identity_provider_id`
@@ -205,6 +218,14 @@ impl<S: Store> Identity<S> {
             Some(user) => user,
             None => return Err(refuse(Refusal::SubjectMismatch).await),
         };
+        match self
+            .assess_sso(&connection, &user, &request.context)
+            .await?
+        {
+            RiskDecision::Accept => {}
+            RiskDecision::Decline => return Err(refuse(Refusal::RiskDeclined).await),
+            _ => return Err(refuse(Refusal::RiskChallenge).await),
+        }
         let seats =
             (connection.user_security_type == UserSecurityType::SeatsLimited).then(|| Seats {
                 set: seat_set(&connection),
@@ -286,6 +307,56 @@ impl<S: Store> Identity<S> {
             .record_event(self.environment(), &event)
             .await?;
         Ok((code, request.state))
+    }
+
+    /// The risk engine's decision on a federated sign-in (audited as `RISK_DECISION`). idcore
+    /// keeps no device or address history for federated users (the identity provider
+    /// authenticated them), so the engine sees both as unknown, without history; an engine
+    /// failure fails closed ([`Error::Unavailable`]).
+    async fn assess_sso(
+        &self,
+        connection: &SsoConnection,
+        user: &User,
+        request: &RequestContext,
+    ) -> Result<RiskDecision, Error> {
+        let absent_or_unknown = |present: bool| {
+            if present {
+                Familiarity::Unknown
+            } else {
+                Familiarity::Absent
+            }
+        };
+        let context = RiskContext {
+            action: RiskAction::SignIn,
+            org: connection.org.clone(),
+            user_id: user.id,
+            request: request.clone(),
+            device: absent_or_unknown(request.device.is_some()),
+            ip: absent_or_unknown(request.client_ip.is_some()),
+            has_history: false,
+            recent_user_failures: 0,
+            recent_ip_failures: 0,
+        };
+        let assessed = self.risk_engine().assess(&context).await;
+        let mut event = connection_event(self, EventCode::RISK_DECISION, connection)
+            .user(user.id, &user.profile.email)
+            .detail("action", "sso_sign_in");
+        let decision = match assessed {
+            Ok(a) => {
+                let reasons: Vec<String> = a.reasons.iter().map(ToString::to_string).collect();
+                event = event
+                    .detail("decision", a.decision.as_str())
+                    .detail("risk_response_code", a.decision.code().to_string())
+                    .detail("reasons", reasons.join(","));
+                Ok(a.decision)
+            }
+            Err(_) => {
+                event = event.detail("error", "the risk engine failed");
+                Err(Error::Unavailable("risk engine"))
+            }
+        };
+        let _ = self.store().record_event(self.environment(), &event).await;
+        decision
     }
 
     /// The organization's user with this address, or a new one when the policy provisions

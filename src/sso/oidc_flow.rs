@@ -42,6 +42,7 @@ use crate::identity::Identity;
 use crate::model::event::NewEvent;
 use crate::model::session::{ValidationFactor, ValidationFactors};
 use crate::model::sso::{IdpId, OidcClient, SsoConnection};
+use crate::risk::RequestContext;
 use crate::secret::Secret;
 use crate::store::{Key, OneTimeEntry, Store, Take};
 use crate::tokens::pkce::CodeChallenge;
@@ -209,7 +210,8 @@ impl<S: Store> Identity<S> {
     }
 
     /// Finishes a sign-in at the host's callback, with the `state` and `code` the identity
-    /// provider sent back. See the [module docs](self).
+    /// provider sent back, and the host's signals about that request (`context`, for the risk
+    /// engine). See the [module docs](self).
     ///
     /// # Errors
     /// [`Error::InvalidGrant`] for a state that is unknown, expired or already used, a code the
@@ -222,6 +224,7 @@ impl<S: Store> Identity<S> {
         http: &impl HttpClient,
         state: &str,
         code: &str,
+        context: &RequestContext,
     ) -> Result<SsoSignIn, Error> {
         let env = self.environment();
         let now = self.now();
@@ -343,6 +346,7 @@ impl<S: Store> Identity<S> {
             nonce: pending.app_nonce,
             state: pending.app_state,
             scope: pending.scope,
+            context: context.clone(),
         })
         .await
     }
