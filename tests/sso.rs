@@ -460,3 +460,89 @@ async fn a_magic_link_expires_and_dies_with_its_onboarding() {
     // The expired link names nobody; the dead onboarding's link names its organization.
     assert_eq!(f.events(EventCode::SSO_ADMIN_LINK_REFUSED).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_grant_of_a_redeemed_link_configures_its_one_connection_and_nothing_else() {
+    let f = fixture().await;
+    let sso = f.identity.sso(&f.org);
+    let c = sso
+        .create(NewSsoConnection {
+            send_email: true,
+            ..with_admin(&f)
+        })
+        .await
+        .unwrap();
+    let other = sso.create(with_admin(&f)).await.unwrap();
+    let link = f
+        .identity
+        .redeem_sso_admin_link(&link_token(&f))
+        .await
+        .unwrap();
+    let grant = link.grant.expose().to_owned();
+    let mut admin = f.identity.sso_admin(&grant).await.unwrap();
+    assert_eq!(admin.connection().idp_id, c.idp_id);
+    admin.choose_provider(ProviderType::Okta).await.unwrap();
+    admin.set_tutorial_step(3).await.unwrap();
+    admin
+        .set_metadata("https://customer.okta.com/.well-known/openid-configuration")
+        .await
+        .unwrap();
+    match admin.set_tutorial_step(101).await {
+        Err(Error::InvalidField {
+            field: "tutorial_step",
+            ..
+        }) => {}
+        other => panic!("a step past the tutorial: {other:?}"),
+    }
+    admin.complete().await.unwrap();
+    let stored = sso.connection(c.idp_id.as_str()).await.unwrap();
+    let o = stored.onboarding.as_ref().unwrap();
+    assert_eq!(
+        (o.provider_type, o.state, o.tutorial_step),
+        (Some(ProviderType::Okta), OnboardingState::Completed, 3)
+    );
+    assert_eq!(stored.provider_type, Some(ProviderType::Okta));
+    assert!(stored.metadata.is_some());
+    // Nothing of the other connection changed.
+    assert_eq!(sso.connection(other.idp_id.as_str()).await.unwrap(), other);
+    // A forged grant (another connection's id, a changed byte) and an expired one are refused.
+    let (body, _) = grant.split_once('.').unwrap();
+    let forged = format!("{body}.{}", other.idp_id);
+    let mut flipped = grant.clone().into_bytes();
+    flipped[3] = if flipped[3] == b'A' { b'B' } else { b'A' };
+    for bad in [
+        forged,
+        String::from_utf8(flipped).unwrap(),
+        "x.y".to_owned(),
+        String::new(),
+    ] {
+        assert!(
+            matches!(f.identity.sso_admin(&bad).await, Err(Error::InvalidGrant)),
+            "{bad}"
+        );
+    }
+    // A new onboarding (another administrator) ends the grant.
+    sso.create_onboarding(c.idp_id.as_str(), "new_it_guy@sample.co", None, false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.identity.sso_admin(&grant).await,
+        Err(Error::InvalidGrant)
+    ));
+    assert!(matches!(admin.complete().await, Err(Error::InvalidGrant)));
+    let link_two = {
+        sso.invite_admin(c.idp_id.as_str()).await.unwrap();
+        let mail = f
+            .outbox
+            .last_to(&Email::parse("new_it_guy@sample.co").unwrap())
+            .unwrap();
+        let token = mail.body.split_once("token=").unwrap().1;
+        let token = token.split_whitespace().next().unwrap().to_owned();
+        f.identity.redeem_sso_admin_link(&token).await.unwrap()
+    };
+    f.clock.advance(idcore::sso::ADMIN_GRANT_LIFETIME);
+    assert!(matches!(
+        f.identity.sso_admin(link_two.grant.expose()).await,
+        Err(Error::InvalidGrant)
+    ));
+}

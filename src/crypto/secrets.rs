@@ -15,6 +15,7 @@ pub(crate) struct SigninKeys {
     recovery_codes: hmac::Key,
     signals: hmac::Key,
     session_tokens: hmac::Key,
+    sso_admin_grants: hmac::Key,
     totp: LessSafeKey,
     sso_secrets: LessSafeKey,
 }
@@ -36,6 +37,10 @@ impl SigninKeys {
             ),
             signals: hmac::Key::new(hmac::HMAC_SHA256, &kek.derive(b"idcore signin signals")),
             session_tokens: hmac::Key::new(hmac::HMAC_SHA256, &kek.derive(b"idcore session token")),
+            sso_admin_grants: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &kek.derive(b"idcore sso admin grant"),
+            ),
             totp: LessSafeKey::new(totp),
             sso_secrets: LessSafeKey::new(sso),
         })
@@ -60,6 +65,11 @@ impl SigninKeys {
     /// id and nonce, so the token can be given again on reuse without ever being stored.
     pub(crate) fn session_token(&self, parts: &[&[u8]]) -> Digest {
         mac(&self.session_tokens, parts)
+    }
+
+    /// The keyed digest of an SSO administrator's grant and what it is bound to.
+    pub(crate) fn sso_admin_grant(&self, parts: &[&[u8]]) -> Digest {
+        mac(&self.sso_admin_grants, parts)
     }
 
     /// Seals an SSO connection's client secret, bound to `aad` (environment, organization,

@@ -19,7 +19,9 @@
 //!   mails a **magic link**: a 256-bit random secret, stored only as its digest, valid for
 //!   [`ADMIN_LINK_LIFETIME`], usable once ([`Sso::redeem_admin_link`] answers the one connection
 //!   it configures, and nothing else). A new invitation does not revoke an earlier link; each
-//!   expires by itself.
+//!   expires by itself. A redeemed link answers a grant ([`Identity::sso_admin`]) with which
+//!   the administrator configures that one connection — provider, metadata, tutorial step,
+//!   completion — and nothing else, for [`ADMIN_GRANT_LIFETIME`].
 //!
 //! - **Federated sign-in** ([`Identity::complete_sso`]): the host verified the identity
 //!   provider's answer (a SAML assertion, an OpenID Connect ID token) and hands idcore a
@@ -52,6 +54,7 @@ use crate::model::ids::OrgDomain;
 use crate::model::organization::Organization;
 use crate::store::{Store, StoreError};
 
+mod admin;
 mod complete;
 mod connections;
 mod oidc;
@@ -63,6 +66,7 @@ pub use crate::model::sso::{
     AttributeSync, DefaultRedirection, Federation, IdpId, MAX_SSO_METADATA, OidcClient,
     OnboardingState, ProviderType, SpId, SsoAdminOnboarding, SsoConnection, UserSecurityType,
 };
+pub use admin::{ADMIN_GRANT_LIFETIME, SsoAdmin};
 pub use complete::{SsoSignIn, SsoSignInRequest, VerifiedIdentity};
 pub use connections::{MAX_SEATS, NewSsoConnection, SsoConnectionUpdate};
 pub use onboarding::{AdminLink, OnboardingUpdate};

@@ -36,6 +36,9 @@ pub struct AdminLink {
     pub idp_id: IdpId,
     /// The onboarding as now stored (`initialized` once the link was used).
     pub onboarding: SsoAdminOnboarding,
+    /// The administrator's grant for configuring the connection
+    /// ([`Identity::sso_admin`]), valid for [`ADMIN_GRANT_LIFETIME`](super::ADMIN_GRANT_LIFETIME).
+    pub grant: Secret,
 }
 
 /// What the one-time entry of a link holds.
@@ -264,6 +267,12 @@ impl<S: Store> Identity<S> {
             Ok(c) => Ok(AdminLink {
                 org: link.org,
                 idp_id: c.idp_id.clone(),
+                grant: super::admin::grant_for(
+                    self,
+                    &c,
+                    link.onboarding,
+                    now + super::ADMIN_GRANT_LIFETIME,
+                )?,
                 onboarding: onboarding_of(c)?,
             }),
             Err(Error::InvalidGrant | Error::NotFound(_)) => Err(refused(Some(link.org)).await),
