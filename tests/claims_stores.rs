@@ -11,7 +11,6 @@ mod pg_schema;
 mod sqlite_file;
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use idcore::audit::EventCode;
@@ -21,8 +20,6 @@ use idcore::store::Store;
 use idcore::tokens::{ClientAuth, TokenSet};
 use idcore::{Error, PageRequest, Resource};
 use support::*;
-use tokio::sync::Barrier;
-use tokio::task::JoinSet;
 
 on_every_store!(
     "claims", "claims", 16;
@@ -33,29 +30,6 @@ on_every_store!(
 );
 
 const EMAIL: &str = "ada@example.com";
-
-/// Runs `n` copies of `task` (the `i`-th given `i`) released together, and answers their
-/// results in the order of `i`.
-async fn together<S, T, F, Fut>(f: &Arc<Fx<S>>, n: usize, task: F) -> Vec<T>
-where
-    S: Store + Clone + 'static,
-    T: Send + 'static,
-    F: Fn(Arc<Fx<S>>, usize) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(Barrier::new(n));
-    let mut set = JoinSet::new();
-    for i in 0..n {
-        let (barrier, work) = (barrier.clone(), task(f.clone(), i));
-        set.spawn(async move {
-            barrier.wait().await;
-            (i, work.await)
-        });
-    }
-    let mut results: Vec<(usize, T)> = set.join_all().await;
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
 
 /// Signs the user in and exchanges the code: what a client holds after a sign-in.
 async fn tokens<S: Store>(f: &Fx<S>) -> TokenSet {

@@ -9,7 +9,6 @@ mod pg_schema;
 mod sqlite_file;
 mod support;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use idcore::audit::EventCode;
@@ -23,8 +22,6 @@ use idcore::store::Store;
 use idcore::tokens::pkce::CodeChallenge;
 use idcore::{Error, PageRequest};
 use support::*;
-use tokio::sync::Barrier;
-use tokio::task::JoinSet;
 
 on_every_store!(
     "sso", "sso", 16;
@@ -32,27 +29,6 @@ on_every_store!(
     concurrent_first_sign_ins_of_one_person_provision_one_user,
     a_magic_link_is_redeemed_once_under_fifty_concurrent_redemptions,
 );
-
-async fn together<S, T, F, Fut>(f: &Arc<Fx<S>>, n: usize, task: F) -> Vec<T>
-where
-    S: Store + Clone + 'static,
-    T: Send + 'static,
-    F: Fn(Arc<Fx<S>>, usize) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    let barrier = Arc::new(Barrier::new(n));
-    let mut set = JoinSet::new();
-    for i in 0..n {
-        let (barrier, work) = (barrier.clone(), task(f.clone(), i));
-        set.spawn(async move {
-            barrier.wait().await;
-            (i, work.await)
-        });
-    }
-    let mut results: Vec<(usize, T)> = set.join_all().await;
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
 
 fn request(idp_id: &str, email: &str, address: &str) -> SsoSignInRequest {
     SsoSignInRequest {

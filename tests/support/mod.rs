@@ -329,6 +329,29 @@ impl RiskEngine for Fixed {
     }
 }
 
+/// Runs `n` copies of `task` (the `i`-th given `i`) on the fixture, released together by a
+/// barrier, and answers their results in the order of `i`.
+pub async fn together<S, T, F, Fut>(f: &Arc<Fx<S>>, n: usize, task: F) -> Vec<T>
+where
+    S: Store + Clone + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<Fx<S>>, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (barrier, work) = (barrier.clone(), task(f.clone(), i));
+        set.spawn(async move {
+            barrier.wait().await;
+            (i, work.await)
+        });
+    }
+    let mut results: Vec<(usize, T)> = set.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// A risk engine that always fails.
 pub struct Broken;
 
