@@ -194,6 +194,10 @@ impl Error {
             Self::Conflict(_) => "conflict",
             Self::Config(_) => "invalid_configuration",
             Self::Store(StoreError::Retryable { .. } | StoreError::Precondition) => "conflict",
+            // A unique key or a missing record the service did not translate is still the
+            // caller's conflict or miss, never "the database is down".
+            Self::Store(StoreError::AlreadyExists { .. }) => "already_exists",
+            Self::Store(StoreError::NotFound) => "not_found",
             Self::Store(_) => "storage_unavailable",
             Self::Mail(_) => "mail_unavailable",
             Self::Random => "server_error",
@@ -226,6 +230,8 @@ impl Error {
             Self::NotFound(_) => 404,
             Self::AlreadyExists { .. } | Self::Conflict(_) => 409,
             Self::Store(StoreError::Retryable { .. } | StoreError::Precondition) => 409,
+            Self::Store(StoreError::AlreadyExists { .. }) => 409,
+            Self::Store(StoreError::NotFound) => 404,
             Self::Store(_) | Self::Mail(_) => 503,
             Self::Config(_) | Self::Random | Self::ApiMisuse(_) => 500,
             Self::SignInFailed | Self::SignatureRejected => 401,

@@ -50,6 +50,15 @@ fn each_variant_has_its_code_and_status() {
             409,
             true,
         ),
+        // A store's unique-key conflict or missing record that no service translated is the
+        // caller's (409 / 404), never a 503 that tells operators the database is down.
+        (
+            Error::Store(StoreError::AlreadyExists { key: "kid" }),
+            "already_exists",
+            409,
+            false,
+        ),
+        (Error::Store(StoreError::NotFound), "not_found", 404, false),
         (
             Error::Store(StoreError::backend(io_error())),
             "storage_unavailable",

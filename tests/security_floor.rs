@@ -11,7 +11,7 @@ use idcore::audit::EventCode;
 use idcore::directory::UserId;
 use idcore::risk::{RequestContext, RiskDecision};
 use idcore::signin::password::Password;
-use idcore::signin::{Factor, SignInStep, UnregisterRequest};
+use idcore::signin::{Factor, Reauthentication, SignInStep, UnregisterRequest};
 use idcore::store::fault::{FaultPlan, FaultyStore};
 use idcore::store::{AccountRole, Store};
 use idcore::tokens::jws::{self, Header};
@@ -679,7 +679,27 @@ async fn acting_through_another_organization_is_indistinguishable_from_an_unknow
             ),
             (
                 "regenerate_recovery_codes",
-                answer(signin.regenerate_recovery_codes(id).await),
+                answer(
+                    signin
+                        .regenerate_recovery_codes(
+                            id,
+                            &Reauthentication::Password(Password::new(PASSWORD)),
+                            &ctx,
+                        )
+                        .await,
+                ),
+            ),
+            (
+                "remove_authenticator",
+                answer(
+                    signin
+                        .remove_authenticator(
+                            id,
+                            &Reauthentication::Password(Password::new(PASSWORD)),
+                            &ctx,
+                        )
+                        .await,
+                ),
             ),
             (
                 "request_email_change",

@@ -7,7 +7,7 @@ use idcore::audit::EventCode;
 use idcore::clock::Clock;
 use idcore::risk::RequestContext;
 use idcore::signin::password::Password;
-use idcore::signin::{Factor, FactorKind, SignUp};
+use idcore::signin::{Factor, FactorKind, Reauthentication, SignUp};
 use idcore::store::CredentialStore;
 use idcore::tokens::ClientAuth;
 use idcore::{Environment, Error, NewUser, Resource};
@@ -292,7 +292,11 @@ async fn regenerated_recovery_codes_replace_every_older_one() {
     let new = f
         .identity
         .signin(&f.org)
-        .regenerate_recovery_codes(user.id)
+        .regenerate_recovery_codes(
+            user.id,
+            &Reauthentication::Password(Password::new(PASSWORD)),
+            &RequestContext::new(),
+        )
         .await
         .unwrap();
     let pending = expect_pending(f.sign_in("janis@example.com", PASSWORD).await);

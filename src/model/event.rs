@@ -109,6 +109,12 @@ impl EventCode {
     pub const TOTP_ENROLLED: Self = Self::constant("TOTP_ENROLLED");
     /// New recovery codes were issued; older ones stopped working.
     pub const RECOVERY_CODES_GENERATED: Self = Self::constant("RECOVERY_CODES_GENERATED");
+    /// An enrolled authenticator was removed after a fresh authentication; its recovery codes
+    /// stopped working with it.
+    pub const AUTHENTICATOR_REMOVED: Self = Self::constant("AUTHENTICATOR_REMOVED");
+    /// A fresh authentication asked before a sensitive change failed (details: `reason`); it
+    /// counts as a failed guess toward the lockout.
+    pub const REAUTHENTICATION_FAILED: Self = Self::constant("REAUTHENTICATION_FAILED");
     /// A recovery code was used.
     pub const RECOVERY_CODE_USED: Self = Self::constant("RECOVERY_CODE_USED");
     /// A user's role changed (details: `role`).

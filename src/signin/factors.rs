@@ -155,48 +155,6 @@ impl<'a, S: Store> SignIn<'a, S> {
         Err(Error::Conflict(Resource::User))
     }
 
-    /// Issues 10 new recovery codes (shown once); every earlier code stops working. Call it for
-    /// an authenticated user only.
-    ///
-    /// # Errors
-    /// [`Error::InvalidRequest`] when no authenticator is enrolled; [`Error::NotFound`] (user);
-    /// [`Error::Conflict`], [`Error::Store`].
-    pub async fn regenerate_recovery_codes(&self, user_id: UserId) -> Result<RecoveryCodes, Error> {
-        self.keys()?;
-        let now = self.identity.now();
-        let user = self.user(user_id).await?;
-        let env = self.identity.environment();
-        let store = self.identity.store();
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = self
-                .credentials(user_id)
-                .await?
-                .ok_or(Error::NotFound(Resource::User))?;
-            if current.totp.is_none() {
-                return Err(Error::InvalidRequest("no authenticator is enrolled"));
-            }
-            let generation = current.recovery_generation + 1;
-            let codes = self.put_recovery_codes(user_id, generation, now).await?;
-            let mut next = current.clone();
-            next.recovery_generation = generation;
-            next.updated_at = now;
-            next.version = current.version + 1;
-            let event = self
-                .event(EventCode::RECOVERY_CODES_GENERATED, now)
-                .user(user.id, &user.profile.email);
-            match store
-                .update_credentials(env, &next, current.version, Some(&event))
-                .await
-            {
-                Ok(()) => return Ok(codes),
-                Err(StoreError::Precondition) => continue,
-                Err(StoreError::NotFound) => return Err(Error::NotFound(Resource::User)),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict(Resource::User))
-    }
-
     // ---------------------------------------------------------------- internals: factors
 
     pub(super) async fn check_totp(

@@ -62,6 +62,7 @@ mod credentials;
 mod factors;
 mod flow;
 mod guards;
+mod reauth;
 mod service;
 mod session;
 mod signup;
@@ -71,6 +72,7 @@ mod unregister;
 pub use crate::crypto::{password, totp};
 
 pub(crate) use crate::crypto::secrets::SigninKeys;
+pub use reauth::Reauthentication;
 pub use service::SignIn;
 pub(crate) use session::{SessionBinding, SessionSignIn, SessionSignInStep};
 pub use types::{
