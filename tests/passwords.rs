@@ -541,3 +541,99 @@ fn password_debug_is_redacted() {
         "Password([redacted])"
     );
 }
+
+/// "Café au lait, s’il vous plaît" with the é decomposed (NFD, as macOS keyboards may send it).
+const DECOMPOSED: &str = "Cafe\u{301} au lait, s\u{2019}il vous plai\u{302}t";
+/// The same password composed (NFC, as most keyboards send it).
+const COMPOSED: &str = "Caf\u{e9} au lait, s\u{2019}il vous pla\u{ee}t";
+/// The same again with a no-break space, which NFKC maps to U+0020.
+const NO_BREAK: &str = "Caf\u{e9}\u{a0}au lait, s\u{2019}il vous pla\u{ee}t";
+
+#[tokio::test]
+async fn a_password_is_the_same_password_in_any_unicode_form() {
+    let f = fixture().await;
+    let user = f.active_user("janis@example.com").await;
+    let signin = f.identity.signin(&f.org);
+    signin
+        .set_password(user.id, &Password::new(DECOMPOSED))
+        .await
+        .unwrap();
+    // The hash is of the normalized form (NFKC).
+    let phc = stored_hash(&f, &user).await;
+    assert_eq!(
+        verify_password(&phc, &Password::new(COMPOSED), &SMALL).unwrap(),
+        Verification::Match
+    );
+    assert_eq!(Password::new(DECOMPOSED).normalized(), COMPOSED);
+    assert_eq!(
+        Password::new(NO_BREAK).normalized(),
+        COMPOSED.replace('\u{a0}', " ")
+    );
+    for typed in [
+        COMPOSED,
+        DECOMPOSED,
+        NO_BREAK,
+        "Ｃａｆé au lait, s’il vous plaît",
+    ] {
+        expect_complete(f.sign_in("janis@example.com", typed).await);
+    }
+    assert_sign_in_failed(
+        f.sign_in("janis@example.com", "Cafe au lait, s’il vous plaît")
+            .await,
+    );
+    assert!(f.events(EventCode::PASSWORD_REHASHED).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_length_rules_count_the_normalized_password() {
+    let f = fixture().await;
+    // 8 code points as typed, 7 once "e" and the combining accent compose into "é".
+    assert_password_problem(
+        try_sign_up(&f, "a@example.com", "e\u{301}abcdef").await,
+        FieldProblem::TooShort { min: 8 },
+    );
+    // 129 code points as typed, 128 normalized: accepted, and it signs in.
+    let long = format!("{}e\u{301}", "é".repeat(127));
+    assert_eq!(long.chars().count(), 129);
+    let user = try_sign_up(&f, "b@example.com", &long).await.unwrap();
+    let code = f.last_code("b@example.com");
+    f.identity
+        .signin(&f.org)
+        .confirm_email("b@example.com", &code, &RequestContext::new())
+        .await
+        .unwrap();
+    expect_complete(f.sign_in("b@example.com", &long).await);
+    assert_eq!(user.profile.email.as_str(), "b@example.com");
+}
+
+#[tokio::test]
+async fn a_hash_of_the_password_as_typed_still_verifies_once_and_is_replaced() {
+    let f = fixture().await;
+    let user = f.active_user("janis@example.com").await;
+    // Made with Python's hashlib.pbkdf2_hmac over the NFD bytes, as a system that did not
+    // normalize would have stored it.
+    f.identity
+        .signin(&f.org)
+        .import_password_hash(
+            user.id,
+            "$pbkdf2-sha256$i=1000,l=32$AAECAwQFBgcICQoLDA0ODw$tRTAd3HuYW7P56MB5s2oLtRCs1bkbtrw44677y3CR7k",
+        )
+        .await
+        .unwrap();
+    let old = stored_hash(&f, &user).await;
+    assert_eq!(
+        verify_password(&old, &Password::new(DECOMPOSED), &SMALL).unwrap(),
+        Verification::MatchNeedsRehash
+    );
+    // Typed in another form than the one hashed then: not the same bytes, refused.
+    assert_sign_in_failed(f.sign_in("janis@example.com", COMPOSED).await);
+    // Typed as then: the fallback matches, and the hash is replaced by the normalized one.
+    expect_complete(f.sign_in("janis@example.com", DECOMPOSED).await);
+    assert_eq!(f.events(EventCode::PASSWORD_REHASHED).await.len(), 1);
+    let new = stored_hash(&f, &user).await;
+    assert!(new.starts_with("$argon2id$"), "{new}");
+    // Now every form signs in, and nothing is rehashed again.
+    expect_complete(f.sign_in("janis@example.com", COMPOSED).await);
+    expect_complete(f.sign_in("janis@example.com", DECOMPOSED).await);
+    assert_eq!(f.events(EventCode::PASSWORD_REHASHED).await.len(), 1);
+}

@@ -6,6 +6,11 @@
 //!   [`PasswordPolicy::max_length`] (default 128, never below 64) Unicode code points; every
 //!   character is allowed, spaces included; no composition rules ("a digit and a symbol").
 //! - Never truncated: the whole UTF-8 string is hashed.
+//! - Unicode-normalized before anything else (§5.1.1.2): NFKC, which also maps the non-ASCII
+//!   spaces (no-break, ideographic, the typographic widths) to U+0020 and full-width letters to
+//!   their ASCII forms, so a password typed on another keyboard or OS is the same password. The
+//!   length rules, the e-mail comparison, the breached-password check and the hash all see the
+//!   normalized form ([`Password::normalized`]).
 //! - Refused when it appears in the host's breached-password list
 //!   ([`BreachedPasswords`]), or equals the account's e-mail address, its local part or the
 //!   username.
@@ -21,6 +26,13 @@
 //! (`$pbkdf2-sha256$29000$<ab64 salt>$<ab64 hash>`). A successful sign-in replaces any hash that
 //! is not argon2id with the current parameters ([`Verification::MatchNeedsRehash`]).
 //!
+//! Hashes written before normalization (or imported from a system that did not normalize)
+//! keep verifying: when the normalized password does not match and normalizing changed it,
+//! the password as typed is tried once more; a match there is `MatchNeedsRehash`, and the
+//! rehash stores the normalized form. A password that normalizing leaves unchanged (every ASCII
+//! password) costs one hash, as before; one it changes costs two, for a known and an unknown
+//! account alike.
+//!
 //! # Not blocking the executor
 //! One argon2id hash at the default parameters takes ~14 ms of CPU. Run on an async executor's
 //! worker thread, that stalls every other task of the thread for as long. The [`Offload`] hook
@@ -29,12 +41,15 @@
 //! the host's own pool. Set it with
 //! [`IdentityBuilder::password_offload`](crate::IdentityBuilder::password_offload).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 use crate::error::{ConfigError, Error, FieldProblem};
 use crate::secret::{constant_time_eq, random_array};
@@ -55,9 +70,32 @@ impl Password {
         &self.0
     }
 
-    /// Its length in Unicode code points.
+    /// Its length in Unicode code points, as typed.
     pub fn chars(&self) -> usize {
         self.0.chars().count()
+    }
+
+    /// Whether the password is longer than `max` code points once normalized (what the length
+    /// rules count). Input over four times as long is refused without normalizing it: no
+    /// normalization shrinks text that much.
+    pub fn longer_than(&self, max: usize) -> bool {
+        let typed = self.chars();
+        typed > max && (typed > max.saturating_mul(4) || self.normalized().chars().count() > max)
+    }
+
+    /// The password in Unicode Normalization Form KC: what is checked and hashed. Borrowed
+    /// when the password is normalized already (every ASCII password).
+    pub fn normalized(&self) -> Cow<'_, str> {
+        if is_nfkc_quick(self.0.chars()) == IsNormalized::Yes {
+            Cow::Borrowed(&self.0)
+        } else {
+            let normalized: String = self.0.nfkc().collect();
+            if normalized == self.0 {
+                Cow::Borrowed(&self.0)
+            } else {
+                Cow::Owned(normalized)
+            }
+        }
     }
 }
 
@@ -112,7 +150,7 @@ impl PasswordPolicy {
     /// [`Error::InvalidField`] naming `password`: [`FieldProblem::Empty`],
     /// [`FieldProblem::TooShort`] or [`FieldProblem::TooLong`].
     pub fn check(&self, password: &Password) -> Result<(), Error> {
-        let n = password.chars();
+        let n = password.normalized().chars().count();
         if n == 0 {
             return Err(Error::field("password", FieldProblem::Empty));
         }
@@ -209,7 +247,7 @@ pub fn hash_password(password: &Password, params: &Argon2Params) -> Result<Strin
         argon2::Algorithm::Argon2id,
         argon2::Version::V0x13,
         params,
-        password.expose().as_bytes(),
+        password.normalized().as_bytes(),
         &salt,
         &mut out,
     )?;
@@ -235,46 +273,20 @@ pub fn verify_password(
     current: &Argon2Params,
 ) -> Result<Verification, Error> {
     let parsed = StoredHash::parse(stored)?;
-    let matched = match &parsed {
-        StoredHash::Argon2 {
-            algorithm,
-            version,
-            params,
-            salt,
-            hash,
-        } => {
-            let mut out = vec![0u8; hash.len()];
-            argon2_raw(
-                *algorithm,
-                *version,
-                params,
-                password.expose().as_bytes(),
-                salt,
-                &mut out,
-            )?;
-            constant_time_eq(&out, hash)
-        }
-        StoredHash::Pbkdf2Sha256 {
-            iterations,
-            salt,
-            hash,
-        } => ring::pbkdf2::verify(
-            ring::pbkdf2::PBKDF2_HMAC_SHA256,
-            *iterations,
-            salt,
-            password.expose().as_bytes(),
-            hash,
-        )
-        .is_ok(),
-    };
-    if !matched {
-        return Ok(Verification::Mismatch);
-    }
-    let current_ok = matches!(
+    let normalized = password.normalized();
+    let mut current_ok = matches!(
         &parsed,
         StoredHash::Argon2 { algorithm: argon2::Algorithm::Argon2id, version: argon2::Version::V0x13, params, .. }
             if params == current
     );
+    if !parsed.matches(normalized.as_bytes())? {
+        // A hash of the password as typed (written before normalization, or imported): tried
+        // once, and replaced by the normalized form's hash when it matches.
+        if normalized == password.expose() || !parsed.matches(password.expose().as_bytes())? {
+            return Ok(Verification::Mismatch);
+        }
+        current_ok = false;
+    }
     Ok(if current_ok {
         Verification::Match
     } else {
@@ -294,16 +306,26 @@ pub fn check_password_hash(stored: &str) -> Result<(), Error> {
 /// what sign-in does for an unknown user, so that answering takes as long as for a wrong
 /// password.
 pub(crate) fn dummy_verification(password: &Password, params: &Argon2Params) {
-    let mut out = [0u8; HASH_LEN];
-    let _ = argon2_raw(
-        argon2::Algorithm::Argon2id,
-        argon2::Version::V0x13,
-        params,
-        password.expose().as_bytes(),
-        b"idcore-dummy-salt",
-        &mut out,
-    );
-    std::hint::black_box(out);
+    let normalized = password.normalized();
+    // As many hashes as a wrong password of a known account costs (two when normalizing
+    // changed it), so the time says nothing about the account.
+    let rounds = if normalized == password.expose() {
+        1
+    } else {
+        2
+    };
+    for _ in 0..rounds {
+        let mut out = [0u8; HASH_LEN];
+        let _ = argon2_raw(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+            normalized.as_bytes(),
+            b"idcore-dummy-salt",
+            &mut out,
+        );
+        std::hint::black_box(out);
+    }
 }
 
 fn argon2_raw(
@@ -347,6 +369,35 @@ fn malformed(what: &'static str) -> Error {
 }
 
 impl StoredHash {
+    /// Whether `password` hashes to this hash (the comparison in constant time).
+    fn matches(&self, password: &[u8]) -> Result<bool, Error> {
+        Ok(match self {
+            Self::Argon2 {
+                algorithm,
+                version,
+                params,
+                salt,
+                hash,
+            } => {
+                let mut out = vec![0u8; hash.len()];
+                argon2_raw(*algorithm, *version, params, password, salt, &mut out)?;
+                constant_time_eq(&out, hash)
+            }
+            Self::Pbkdf2Sha256 {
+                iterations,
+                salt,
+                hash,
+            } => ring::pbkdf2::verify(
+                ring::pbkdf2::PBKDF2_HMAC_SHA256,
+                *iterations,
+                salt,
+                password,
+                hash,
+            )
+            .is_ok(),
+        })
+    }
+
     fn parse(s: &str) -> Result<Self, Error> {
         let Some(rest) = s.strip_prefix('$') else {
             return Err(malformed("must be a PHC string starting with $"));

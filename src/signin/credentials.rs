@@ -154,6 +154,8 @@ impl<'a, S: Store> SignIn<'a, S> {
         email: &Email,
         username: Option<&Username>,
     ) -> Result<(), Error> {
+        // Every rule sees the normalized form: the one that is hashed.
+        let password = &Password::new(password.normalized());
         self.settings().password.check(password)?;
         let lowered = password.expose().to_lowercase();
         let email_key = email.key();

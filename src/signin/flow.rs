@@ -119,7 +119,7 @@ impl<'a, S: Store> SignIn<'a, S> {
                     .await);
             }
         };
-        if password.chars() > self.settings().password.max_length {
+        if password.longer_than(self.settings().password.max_length) {
             // No password this long was ever accepted: refuse without hashing it (the answer
             // depends only on the input's length, never on the account).
             return Err(self

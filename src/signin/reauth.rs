@@ -159,7 +159,7 @@ impl<'a, S: Store> SignIn<'a, S> {
         // A check that could not finish evaluated nothing: the reservation is given back.
         let (checked, guard) = match proof {
             Reauthentication::Password(password) => {
-                if password.chars() > self.settings().password.max_length {
+                if password.longer_than(self.settings().password.max_length) {
                     (Err("password longer than the maximum"), guard)
                 } else {
                     match creds.password_hash.clone() {
