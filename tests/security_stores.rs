@@ -41,7 +41,7 @@ on_every_store!(
     a_code_of_another_client_or_past_its_lifetime_is_invalid_grant,
     a_replay_after_the_grace_window_revokes_the_family_and_its_access_tokens,
     concurrent_refreshes_of_one_token_have_exactly_one_winner,
-    concurrent_refreshes_within_the_grace_window_have_exactly_two_winners_then_reuse,
+    a_hundred_concurrent_refreshes_within_the_reuse_interval_get_one_successor,
     refresh_by_another_client_or_for_a_broader_scope_is_refused_and_consumes_nothing,
     the_absolute_refresh_lifetime_holds_whatever_the_renewals,
     reuse_through_one_instance_revokes_the_family_on_another,
@@ -282,16 +282,17 @@ async fn a_replay_after_the_grace_window_revokes_the_family_and_its_access_token
     assert_eq!(reuse[0].details["reason"], "refresh token reused");
 }
 
-/// Refreshes `set` from 20 tasks at once; the successes, the `invalid_grant` count, and the
+/// Refreshes `set` from `n` tasks at once; the successes, the `invalid_grant` count, and the
 /// retryable conflicts.
-async fn twenty_refreshes<S: Store + Clone>(
+async fn concurrent_refreshes<S: Store + Clone>(
     f: &Arc<Fx<S>>,
     set: &TokenSet,
+    n: usize,
 ) -> (Vec<TokenSet>, usize, usize) {
     let token = Arc::new(set.refresh_token.expose().to_owned());
-    let barrier = Arc::new(Barrier::new(20));
+    let barrier = Arc::new(Barrier::new(n));
     let mut tasks = JoinSet::new();
-    for _ in 0..20 {
+    for _ in 0..n {
         let (f, token, barrier) = (f.clone(), token.clone(), barrier.clone());
         tasks.spawn(async move {
             barrier.wait().await;
@@ -316,7 +317,7 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner<S: Store + Cl
     let f = Arc::new(fixture_on(store, |b| b).await);
     let user = directory_user(&f, "janis@example.com").await;
     let set = token_set(&f, user).await;
-    let (winners, refused, conflicts) = twenty_refreshes(&f, &set).await;
+    let (winners, refused, conflicts) = concurrent_refreshes(&f, &set, 20).await;
     assert_eq!(winners.len(), 1, "exactly one rotation");
     assert_eq!(refused + conflicts, 19);
     assert_eq!(f.events(EventCode::TOKENS_REFRESHED).await.len(), 1);
@@ -325,11 +326,10 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner<S: Store + Cl
     }
 }
 
-/// SECURITY 26, the documented grace semantics (`Tokens::refresh`): within the window the
-/// rotated token may be presented once more (its successor is rotated in turn); a third
-/// presentation is reuse. So 20 concurrent refreshes: exactly two successes, then the family
-/// dies.
-async fn concurrent_refreshes_within_the_grace_window_have_exactly_two_winners_then_reuse<
+/// SECURITY 26, the documented reuse interval (`Tokens::refresh`): 100 concurrent refreshes
+/// of one token all get the same successor pair — one rotation stored and audited, 99
+/// repetitions — and the family lives on; after the interval the old token is reuse.
+async fn a_hundred_concurrent_refreshes_within_the_reuse_interval_get_one_successor<
     S: Store + Clone,
 >(
     store: S,
@@ -337,23 +337,32 @@ async fn concurrent_refreshes_within_the_grace_window_have_exactly_two_winners_t
     let f = Arc::new(with_tokens(store, grace(60)).await);
     let user = directory_user(&f, "janis@example.com").await;
     let set = token_set(&f, user).await;
-    let (winners, refused, conflicts) = twenty_refreshes(&f, &set).await;
-    if conflicts == 0 {
-        assert_eq!(winners.len(), 2, "the rotation and its one grace retry");
-        assert_eq!(refused, 18);
-    } else {
-        assert!(winners.len() <= 2, "{} winners", winners.len());
-        assert_eq!(winners.len() + refused + conflicts, 20);
+    let (winners, refused, conflicts) = concurrent_refreshes(&f, &set, 100).await;
+    assert_eq!((winners.len(), refused, conflicts), (100, 0, 0));
+    let tokens = f.identity.tokens();
+    let first = tokens
+        .verify(&winners[0].access_token)
+        .await
+        .unwrap()
+        .claims;
+    for w in &winners {
+        assert_eq!(w.refresh_token, winners[0].refresh_token);
+        let claims = tokens.verify(&w.access_token).await.unwrap().claims;
+        assert_eq!(
+            (claims.jti, claims.iat, claims.exp),
+            (first.jti, first.iat, first.exp)
+        );
     }
-    assert_eq!(
-        f.events(EventCode::TOKENS_REFRESHED).await.len(),
-        winners.len()
-    );
-    if refused > 0 {
-        for set in &winners {
-            assert_dead(&f, set).await;
-        }
-    }
+    assert_eq!(f.events(EventCode::TOKENS_REFRESHED).await.len(), 1);
+    assert_eq!(f.events(EventCode::TOKENS_REFRESH_REPEATED).await.len(), 99);
+    assert!(f.events(EventCode::TOKEN_REUSE_DETECTED).await.is_empty());
+    tokens.verify_live(&winners[0].access_token).await.unwrap();
+    // The one successor is current and rotates.
+    let next = refresh(&f, &winners[0]).await.unwrap();
+    // Past the interval the first token is plain reuse: the family dies.
+    f.clock.advance(Duration::seconds(61));
+    assert_invalid_grant(refresh(&f, &set).await);
+    assert_dead(&f, &next).await;
 }
 
 /// SECURITY 27: another client's refresh token is refused, a broader scope is

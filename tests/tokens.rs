@@ -1,6 +1,7 @@
 //! The token service through the public API: code exchange, refresh rotation, verification,
 //! revocation, global sign-out.
 
+use idcore::audit::EventCode;
 use idcore::clock::ManualClock;
 use idcore::directory::{ClientId, OrgDomain, User};
 use idcore::tokens::keys::EncryptionKey;
@@ -342,7 +343,7 @@ async fn concurrent_refreshes_have_exactly_one_success() {
 }
 
 #[tokio::test]
-async fn grace_window_lets_the_rotated_token_rotate_once_more() {
+async fn within_the_reuse_interval_a_repeated_refresh_gets_the_same_successor() {
     let settings = TokenSettings {
         refresh_grace: Duration::seconds(10),
         ..TokenSettings::default()
@@ -350,31 +351,111 @@ async fn grace_window_lets_the_rotated_token_rotate_once_more() {
     let f = fixture_with(settings, MemoryStore::new()).await;
     let tokens = f.identity.tokens();
     let first = f.tokens().await;
-    let lost = tokens
+    let original = tokens
         .refresh(&f.auth(), first.refresh_token.expose(), None)
         .await
         .unwrap();
     f.clock.advance(Duration::seconds(5));
-    let retry = tokens
+    let repeated = tokens
         .refresh(&f.auth(), first.refresh_token.expose(), None)
         .await
         .unwrap();
-    // The successor the client never received is now rotated; the retry's token is current and
-    // the family still has exactly one current token.
-    tokens.verify_live(&retry.access_token).await.unwrap();
-    let current = tokens
-        .refresh(&f.auth(), retry.refresh_token.expose(), None)
+    // The same pair: one refresh token, access and ID tokens with the same claims.
+    assert_eq!(repeated.refresh_token, original.refresh_token);
+    let (a, b) = (
+        tokens
+            .verify_live(&original.access_token)
+            .await
+            .unwrap()
+            .claims,
+        tokens
+            .verify_live(&repeated.access_token)
+            .await
+            .unwrap()
+            .claims,
+    );
+    assert_eq!((a.jti, a.iat, a.exp, a.gid), (b.jti, b.iat, b.exp, b.gid));
+    assert_eq!(a.iat, datetime!(2026-06-01 12:00 UTC).unix_timestamp());
+    let (a, b) = (
+        tokens
+            .verify_id_token(&original.id_token, f.client)
+            .await
+            .unwrap(),
+        tokens
+            .verify_id_token(&repeated.id_token, f.client)
+            .await
+            .unwrap(),
+    );
+    assert_eq!((a.jti, a.iat, a.exp), (b.jti, b.iat, b.exp));
+    assert_eq!(repeated.expires_in, original.expires_in);
+    assert_eq!(events(&f, EventCode::TOKENS_REFRESHED).await.len(), 1);
+    assert_eq!(
+        events(&f, EventCode::TOKENS_REFRESH_REPEATED).await.len(),
+        1
+    );
+    // The successor is the family's one current token and rotates as usual.
+    let next = tokens
+        .refresh(&f.auth(), repeated.refresh_token.expose(), None)
         .await
         .unwrap();
-    // Past the grace window, the lost successor is plain reuse: the family dies.
-    f.clock.advance(Duration::seconds(11));
+    assert_ne!(next.refresh_token, original.refresh_token);
+    // Its predecessor's successor is no longer current: presenting the first token again,
+    // still within its interval, is reuse and the family dies.
     let r = tokens
-        .refresh(&f.auth(), lost.refresh_token.expose(), None)
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
         .await;
-    assert!(matches!(r, Err(Error::InvalidGrant)));
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
     assert_eq!(
-        invalid_token(tokens.verify_live(&current.access_token).await),
+        invalid_token(tokens.verify_live(&next.access_token).await),
         TokenProblem::Revoked
+    );
+    assert_eq!(events(&f, EventCode::TOKEN_REUSE_DETECTED).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_repetition_gets_the_scope_the_first_rotation_granted() {
+    let settings = TokenSettings {
+        refresh_grace: Duration::seconds(10),
+        ..TokenSettings::default()
+    };
+    let f = fixture_with(settings, MemoryStore::new()).await;
+    let tokens = f.identity.tokens();
+    let first = f.tokens().await;
+    let narrower = vec!["openid".to_owned()];
+    let original = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), Some(&narrower))
+        .await
+        .unwrap();
+    let repeated = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    assert_eq!(original.scope, "openid");
+    assert_eq!(repeated.scope, "openid");
+    assert_eq!(repeated.refresh_token, original.refresh_token);
+}
+
+#[tokio::test]
+async fn without_a_reuse_interval_a_repeated_refresh_is_reuse() {
+    let f = fixture().await;
+    let tokens = f.identity.tokens();
+    let first = f.tokens().await;
+    let second = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await
+        .unwrap();
+    let r = tokens
+        .refresh(&f.auth(), first.refresh_token.expose(), None)
+        .await;
+    assert!(matches!(r, Err(Error::InvalidGrant)), "{r:?}");
+    assert_eq!(
+        invalid_token(tokens.verify_live(&second.access_token).await),
+        TokenProblem::Revoked
+    );
+    assert!(
+        events(&f, EventCode::TOKENS_REFRESH_REPEATED)
+            .await
+            .is_empty()
     );
 }
 
@@ -777,7 +858,6 @@ async fn revoking_another_clients_token_is_refused_and_it_stays_active() {
 /// organization, and the action; the owner's tokens are untouched.
 #[tokio::test]
 async fn reaching_for_another_clients_tokens_is_refused_and_audited() {
-    use idcore::audit::EventCode;
     let f = fixture().await;
     let tokens = f.identity.tokens();
     let other = f
@@ -838,7 +918,6 @@ fn b64_encode(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn token_events_are_recorded_with_their_reason() {
-    use idcore::audit::EventCode;
     let f = fixture().await;
     let tokens = f.identity.tokens();
     let first = f.tokens().await;

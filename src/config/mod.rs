@@ -115,9 +115,12 @@ pub struct TokenSettings {
     pub audience: Option<String>,
     /// Clock skew tolerated on `exp`, `nbf` and `iat`. Defaults to 30 seconds; at most 5 minutes.
     pub leeway: Duration,
-    /// How long after a rotation the rotated refresh token may be presented again without
-    /// counting as reuse (see [`Tokens::refresh`](crate::tokens::Tokens::refresh)). Defaults to
-    /// 0; at most 2 minutes.
+    /// The refresh reuse interval: how long after a rotation the rotated refresh token may be
+    /// presented again and get the same successor (an idempotent rotation, for several tabs
+    /// refreshing at once) instead of counting as reuse; see
+    /// [`Tokens::refresh`](crate::tokens::Tokens::refresh). Defaults to 0 (off: any second
+    /// presentation revokes the family); at most 2 minutes. A few seconds covers concurrent
+    /// tabs and retries.
     pub refresh_grace: Duration,
     /// The algorithm of generated signing keys: ES256 (default) or EdDSA. RS256/PS256 keys are
     /// imported instead.

@@ -1,4 +1,4 @@
-//! Sign-in's keys, each derived from the host's key-encryption key for one purpose: HMAC-SHA256
+//! Sign-in's (and refresh rotation's) keys, each derived from the host's key-encryption key for one purpose: HMAC-SHA256
 //! keys for e-mail codes, recovery codes and device/address digests, and AES-256-GCM keys that
 //! seal TOTP secrets and SSO connections' client secrets.
 
@@ -16,6 +16,7 @@ pub(crate) struct SigninKeys {
     signals: hmac::Key,
     session_tokens: hmac::Key,
     sso_admin_grants: hmac::Key,
+    refresh_successors: hmac::Key,
     totp: LessSafeKey,
     sso_secrets: LessSafeKey,
 }
@@ -41,6 +42,10 @@ impl SigninKeys {
                 hmac::HMAC_SHA256,
                 &kek.derive(b"idcore sso admin grant"),
             ),
+            refresh_successors: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &kek.derive(b"idcore refresh successor"),
+            ),
             totp: LessSafeKey::new(totp),
             sso_secrets: LessSafeKey::new(sso),
         })
@@ -65,6 +70,13 @@ impl SigninKeys {
     /// id and nonce, so the token can be given again on reuse without ever being stored.
     pub(crate) fn session_token(&self, parts: &[&[u8]]) -> Digest {
         mac(&self.session_tokens, parts)
+    }
+
+    /// The 256 bits of a rotated refresh token's successor: a keyed function of the presented
+    /// token, so a repeated refresh within the reuse interval gets the same successor without
+    /// it ever being stored.
+    pub(crate) fn refresh_successor(&self, parts: &[&[u8]]) -> Digest {
+        mac(&self.refresh_successors, parts)
     }
 
     /// The keyed digest of an SSO administrator's grant and what it is bound to.

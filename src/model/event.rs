@@ -48,6 +48,9 @@ impl EventCode {
     pub const TOKEN_EXCHANGE_FAILED: Self = Self::constant("TOKEN_EXCHANGE_FAILED");
     /// A refresh token was rotated.
     pub const TOKENS_REFRESHED: Self = Self::constant("TOKENS_REFRESHED");
+    /// A refresh token rotated moments ago was presented again within the reuse interval and
+    /// got the same successor (details: `grant`, `rotated_at`).
+    pub const TOKENS_REFRESH_REPEATED: Self = Self::constant("TOKENS_REFRESH_REPEATED");
     /// A used authorization code or rotated refresh token was presented again; its grant was revoked.
     pub const TOKEN_REUSE_DETECTED: Self = Self::constant("TOKEN_REUSE_DETECTED");
     /// A token or a grant was revoked.

@@ -16,7 +16,7 @@ use crate::cache::revocation::Subject;
 use crate::crypto::pkce::CodeChallenge;
 use crate::join::join2;
 use crate::model::event::{EventCode, NewEvent};
-use crate::secret::Secret;
+use crate::secret::{Digest, Secret, base64url, constant_time_eq};
 use crate::store::{
     FamilyId, Key, OneTimeEntry, RefreshState, RefreshTokenRecord, Rotation, Store, Take,
 };
@@ -164,7 +164,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             validity: app.token_validity,
         };
         let keys = self.keys_for_signing(&payload.org).await?;
-        let (set, record) = self.issue(&keys, &grant, 0, None, now)?;
+        let (set, record) = self.issue(&keys, &grant, 0, None, now, None)?;
         store.insert_refresh_token(env, &record).await?;
         match store.take(env, &key, now).await? {
             Take::Taken(_) => {
@@ -222,16 +222,27 @@ impl<'a, S: Store> Tokens<'a, S> {
     /// Rotates a refresh token (seed 000 "RefreshAccessToken").
     ///
     /// The presented token must be the current one of its family and bound to this client; the
-    /// user must still exist. A rotated token presented again after the grace window is reuse:
-    /// the whole family and its access tokens are revoked. Within the grace window (default 0)
-    /// the immediately rotated token may be presented again once more: its successor (which the
-    /// client evidently did not receive) is rotated in turn, so the family keeps exactly one
-    /// current token.
+    /// user must still exist. A rotated token presented again is reuse: the whole family and
+    /// its access tokens are revoked.
     ///
-    /// Clients must refresh one token at a time: two refreshes of one token at once (two tabs,
-    /// a retry racing the original) are indistinguishable from a stolen token being replayed,
-    /// so the second one revokes the family (a grace window tolerates one such retry). A client
-    /// that may refresh from several places shares one refresh in flight among them.
+    /// # The reuse interval
+    /// Several tabs of one application, or a retry racing its original, refresh the same token
+    /// at once. With [`TokenSettings::refresh_grace`](crate::TokenSettings::refresh_grace) (the
+    /// reuse interval, default 0: off) set, a token rotated less than that long ago and
+    /// presented again gets **the same successor** instead of a revocation: the same refresh
+    /// token, and access and ID tokens with the same claims (`jti`, `iat`, `exp`) re-signed —
+    /// an idempotent rotation, as Okta's grace period and Auth0's reuse interval do. Exactly
+    /// one rotation is stored and audited (`TOKENS_REFRESHED`); each repetition is audited as
+    /// `TOKENS_REFRESH_REPEATED`. The family keeps exactly one current token. It still counts
+    /// as reuse, and revokes the family, when the interval has passed, or when the successor
+    /// is no longer current (it was itself rotated or revoked). The successor's scope is the
+    /// one the first rotation granted, whatever a repetition asks.
+    ///
+    /// How: with an interval set, a successor is a keyed function (HMAC-SHA256 under a key
+    /// derived from the key-encryption key) of the presented token, which only its holder
+    /// knows; the store keeps only digests, as always. A stolen token replayed within the
+    /// interval gets what its owner got — the price of any reuse interval; keep it short (it is
+    /// at most 2 minutes).
     ///
     /// `scope`: `None` keeps the granted scopes; a narrower set is allowed; a broader one is
     /// `invalid_scope`. Profile claims are read again from the directory.
@@ -273,7 +284,7 @@ impl<'a, S: Store> Tokens<'a, S> {
             Err(e) => return Err(e),
         };
         let custom = self.custom_claims(&user, &schema).await?;
-        let grant = Grant {
+        let mut grant = Grant {
             org: &record.org,
             user: &user,
             custom: &custom,
@@ -287,13 +298,22 @@ impl<'a, S: Store> Tokens<'a, S> {
             family: record.family,
             validity: app.token_validity,
         };
+        let reuse_interval = self.identity.config().refresh_grace();
+        let successor_token = if reuse_interval.is_positive() {
+            Some(self.successor_of(refresh_token)?)
+        } else {
+            None
+        };
         let keys = self.keys_for_signing(&record.org).await?;
+        let generation = record.generation + 1;
+        let family_expires_at = Some(record.family_expires_at);
         let (set, successor) = self.issue(
             &keys,
             &grant,
-            record.generation + 1,
-            Some(record.family_expires_at),
+            generation,
+            family_expires_at,
             now,
+            successor_token.as_ref(),
         )?;
         // Written with the rotation (one commit, where the store can).
         let refreshed = NewEvent::new(EventCode::TOKENS_REFRESHED, now)
@@ -301,37 +321,56 @@ impl<'a, S: Store> Tokens<'a, S> {
             .client(app.client_id)
             .user(user.id, &user.profile.email)
             .detail("grant", record.family.0.to_string());
-        let mut target = presented;
-        for _ in 0..2 {
-            match store
-                .rotate_refresh_token_audited(env, &target, &successor, now, &refreshed)
-                .await?
+        let stored = match store
+            .rotate_refresh_token_audited(env, &presented, &successor, now, &refreshed)
+            .await?
+        {
+            Rotation::Rotated(_) => return Ok(set),
+            Rotation::NotCurrent(stored) => stored,
+            Rotation::Expired(_) | Rotation::Missing => return Err(Error::InvalidGrant),
+        };
+        match stored.state {
+            RefreshState::Revoked { .. } => return Err(Error::InvalidGrant),
+            // Presented again within the interval: the same successor, if it is still the
+            // family's current token.
+            RefreshState::Rotated {
+                at,
+                successor: next,
+            } if successor_token.is_some()
+                && now - at < reuse_interval
+                && constant_time_eq(next.as_bytes(), successor.digest.as_bytes()) =>
             {
-                Rotation::Rotated(_) => return Ok(set),
-                Rotation::NotCurrent(stored) => match stored.state {
-                    RefreshState::Rotated {
+                if let Some(current) = store.refresh_token(env, &next).await?
+                    && current.state == RefreshState::Active
+                    && current.family == record.family
+                {
+                    let scope: Vec<String> = current
+                        .scope
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect();
+                    grant.scope = &scope;
+                    let (set, _) = self.issue(
+                        &keys,
+                        &grant,
+                        generation,
+                        family_expires_at,
                         at,
-                        successor: next,
-                    } if target == presented
-                        && now - at < self.identity.config().refresh_grace() =>
-                    {
-                        target = next;
-                    }
-                    RefreshState::Revoked { .. } => return Err(Error::InvalidGrant),
-                    _ => {
-                        self.revoke_grant(
-                            &record.org,
-                            record.family,
-                            EventCode::TOKEN_REUSE_DETECTED,
-                            "refresh token reused",
-                            now,
-                        )
-                        .await?;
-                        return Err(Error::InvalidGrant);
-                    }
-                },
-                Rotation::Expired(_) | Rotation::Missing => return Err(Error::InvalidGrant),
+                        successor_token.as_ref(),
+                    )?;
+                    self.audit(
+                        NewEvent::new(EventCode::TOKENS_REFRESH_REPEATED, now)
+                            .tenant(&record.org)
+                            .client(app.client_id)
+                            .user(user.id, &user.profile.email)
+                            .detail("grant", record.family.0.to_string())
+                            .detail("rotated_at", at.unix_timestamp().to_string()),
+                    )
+                    .await;
+                    return Ok(set);
+                }
             }
+            _ => {}
         }
         self.revoke_grant(
             &record.org,
@@ -344,6 +383,16 @@ impl<'a, S: Store> Tokens<'a, S> {
         Err(Error::InvalidGrant)
     }
 
+    /// The successor of a presented refresh token under a reuse interval: a keyed function of
+    /// the token and the environment.
+    fn successor_of(&self, presented: &str) -> Result<Secret, Error> {
+        let mac = self
+            .identity
+            .signin_keys()?
+            .refresh_successor(&[self.env().as_str().as_bytes(), presented.as_bytes()]);
+        Ok(Secret::from_presented(base64url(mac.as_bytes())))
+    }
+
     /// Builds the token set of a grant and the refresh record to store.
     pub(super) fn issue(
         &self,
@@ -352,6 +401,7 @@ impl<'a, S: Store> Tokens<'a, S> {
         generation: u32,
         family_expires_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
+        successor: Option<&Secret>,
     ) -> Result<(TokenSet, RefreshTokenRecord), Error> {
         let defaults = self.identity.config().lifetimes();
         let refresh_lifetime = grant
@@ -359,11 +409,20 @@ impl<'a, S: Store> Tokens<'a, S> {
             .refresh_token
             .unwrap_or(defaults.refresh_token);
         let issuer = issuer_of(self.identity.config().issuer().as_str(), grant.org);
-        let (access, mut id) = self.claim_sets(&issuer, grant, now);
+        let (mut access, mut id) = self.claim_sets(&issuer, grant, now);
+        let refresh_token = match successor {
+            // A derived successor: the claims a repetition re-creates are the same, so the
+            // token ids are derived from it too.
+            Some(token) => {
+                access.jti = derived_jti(access.iat, b"access", token);
+                id.jti = derived_jti(id.iat, b"id", token);
+                token.clone()
+            }
+            None => Secret::generate()?,
+        };
         let (access_exp, iat) = (access.exp, access.iat);
         let (access_token, id_token) =
             sign_pair(&keys.signing, &access, &mut id, grant.code, grant.state)?;
-        let refresh_token = Secret::generate()?;
         let family_expires_at = family_expires_at.unwrap_or(now + refresh_lifetime);
         let scope = grant.scope.join(" ");
         let record = RefreshTokenRecord {
@@ -463,4 +522,14 @@ impl<'a, S: Store> Tokens<'a, S> {
         };
         (access, id)
     }
+}
+
+/// A version 7 token id whose time is `iat` and whose other bits come from the token it is
+/// derived from: the same for every repetition of one rotation, unguessable without the token.
+fn derived_jti(iat: i64, what: &[u8], token: &Secret) -> uuid::Uuid {
+    let digest = Digest::of(&[b"idcore jti ", what, b" ", token.expose().as_bytes()].concat());
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&digest.as_bytes()[..10]);
+    let millis = u64::try_from(iat).unwrap_or(0).saturating_mul(1000);
+    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
 }
