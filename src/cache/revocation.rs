@@ -13,6 +13,13 @@
 //! is older than `revocation_max_staleness` (default 5 s), live verification fails closed with
 //! [`Error::Store`](crate::Error::Store).
 //!
+//! **Notices.** A store that hears of appends as they commit (PostgreSQL with
+//! `PostgresStore::listen_for_revocations`: LISTEN/NOTIFY) says so through
+//! [`RevocationStore::revocation_notices`]; when that number changed since the last catch-up,
+//! the next live verification catches up at once, so another instance's revocation is seen
+//! within milliseconds. The poll and the fail-closed bound above stay as they are, for when
+//! the notices stop (the listening connection is down: the store answers `None`).
+//!
 //! **Catching up.** One task at a time reads the feed. While it does, other live verifications
 //! answer from the view if it is younger than the maximum staleness; if it is older (a new
 //! instance, or one idle for longer), they wait for that read and answer from what it leaves —
@@ -47,6 +54,8 @@ pub(crate) struct Subject<'a> {
 struct State {
     cursor: u64,
     synced_at: Option<OffsetDateTime>,
+    /// The store's [`RevocationStore::revocation_notices`] when the last catch-up began.
+    notices: Option<u64>,
     tokens: HashMap<Uuid, OffsetDateTime>,
     grants: HashMap<Uuid, OffsetDateTime>,
     users: HashMap<UserId, (OffsetDateTime, OffsetDateTime)>,
@@ -171,12 +180,14 @@ impl RevocationView {
         subject: &Subject<'_>,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
+        let notices = store.revocation_notices();
         {
             // One read lock on the hot path (readers of one lock share its cache line).
             let state = self.read();
-            if state
-                .synced_at
-                .is_some_and(|at| now - at < self.poll_interval)
+            if state.notices == notices
+                && state
+                    .synced_at
+                    .is_some_and(|at| now - at < self.poll_interval)
             {
                 return Ok(state.revoked(subject));
             }
@@ -216,6 +227,9 @@ impl RevocationView {
                 }
             };
             let cursor = self.read().cursor;
+            // Read before the feed: a notice arriving during the read makes the next call
+            // catch up again.
+            let notices = store.revocation_notices();
             // Dropping this future mid-read drops `reading`, which reopens the gate.
             let result = store.revocations_since(env, cursor, now).await;
             return match result {
@@ -227,6 +241,7 @@ impl RevocationView {
                     }
                     state.forget_lapsed(now);
                     state.synced_at = Some(now);
+                    state.notices = notices;
                     drop(state);
                     reading.leave(Left::Read);
                     Ok(())
@@ -272,6 +287,8 @@ mod tests {
         open: AtomicBool,
         fails: bool,
         reads: AtomicUsize,
+        /// What `revocation_notices` answers (`u64::MAX`: `None`).
+        notices: std::sync::atomic::AtomicU64,
     }
 
     impl Feed {
@@ -280,6 +297,7 @@ mod tests {
                 open: AtomicBool::new(false),
                 fails,
                 reads: AtomicUsize::new(0),
+                notices: std::sync::atomic::AtomicU64::new(u64::MAX),
             }
         }
     }
@@ -311,6 +329,10 @@ mod tests {
                     Poll::Ready(Ok(Vec::new()))
                 }
             })
+        }
+
+        fn revocation_notices(&self) -> Option<u64> {
+            Some(self.notices.load(Ordering::SeqCst)).filter(|n| *n != u64::MAX)
         }
     }
 
@@ -429,5 +451,30 @@ mod tests {
         let other = pin!(view.is_revoked(&feed, Environment::Production, &s, later));
         assert!(matches!(other.poll(&mut cx), Poll::Ready(Ok(false))));
         assert_eq!(feed.reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_changed_notice_catches_up_at_once_and_an_unchanged_one_waits_for_the_poll() {
+        let (view, feed, tenant) = (view(), Feed::new(false), OrgDomain::parse("acme").unwrap());
+        feed.open.store(true, Ordering::SeqCst);
+        let s = subject(&tenant);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut check = |at| {
+            let answer = pin!(view.is_revoked(&feed, Environment::Production, &s, at)).poll(&mut cx);
+            assert!(matches!(answer, Poll::Ready(Ok(false))));
+            feed.reads.load(Ordering::SeqCst)
+        };
+        let soon = NOW + Duration::milliseconds(10);
+        assert_eq!(check(NOW), 1, "cold: read");
+        assert_eq!(check(soon), 1, "within the poll interval, no notice: no read");
+        feed.notices.store(7, Ordering::SeqCst);
+        assert_eq!(check(soon), 2, "notices appeared: read at once");
+        assert_eq!(check(soon), 2, "the same notices: no read");
+        feed.notices.store(8, Ordering::SeqCst);
+        assert_eq!(check(soon), 3, "a new notice: read at once");
+        feed.notices.store(u64::MAX, Ordering::SeqCst);
+        assert_eq!(check(soon), 4, "the listener went away: read once more");
+        assert_eq!(check(soon), 4, "then poll as before");
+        assert_eq!(check(NOW + Duration::milliseconds(600)), 5, "the poll still runs");
     }
 }

@@ -515,6 +515,10 @@ impl<S: RevocationStore> RevocationStore for FaultyStore<S> {
         self.fault("revocations_since")?;
         self.inner.revocations_since(env, after, now).await
     }
+
+    fn revocation_notices(&self) -> Option<u64> {
+        self.inner.revocation_notices()
+    }
 }
 
 impl<S: CredentialStore> CredentialStore for FaultyStore<S> {

@@ -152,4 +152,15 @@ pub trait RevocationStore: Send + Sync {
         after: u64,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Vec<(u64, Revocation)>, StoreError>> + Send;
+
+    /// A number that changes whenever an append to the feed may have committed, for a store
+    /// that hears of appends as they commit (PostgreSQL's LISTEN/NOTIFY, see
+    /// `PostgresStore::listen_for_revocations`); `None` when it does not (the default), or
+    /// while it cannot (its listening connection is down). Live verification reads it on
+    /// every call and catches up with the feed at once when it changed, instead of waiting
+    /// for the poll interval; the poll and the fail-closed bound stay as they are. Must be
+    /// cheap (an atomic load) and never block.
+    fn revocation_notices(&self) -> Option<u64> {
+        None
+    }
 }

@@ -74,9 +74,16 @@
 //! the instants given, truncated to the microsecond. Comparisons with `now` happen on the
 //! truncated values, so two instants within the same microsecond compare equal.
 //!
+//! # Revocations across instances
+//! Each instance polls the revocation feed (`revocation_poll_interval`, 500 ms by default).
+//! With [`PostgresStore::listen_for_revocations`] it also hears of each append as it commits
+//! (LISTEN/NOTIFY on a dedicated connection) and catches up at once: another instance's
+//! revocation is seen within milliseconds. See [`RevocationListener`].
+//!
 //! # Other databases
 //! The SQL sticks to what CockroachDB and YugabyteDB also run: plain types, named constraints,
-//! `ON CONFLICT`, `RETURNING`, `SELECT … FOR UPDATE`, partial indexes, one sequence. It avoids
+//! `ON CONFLICT`, `RETURNING`, `SELECT … FOR UPDATE`, partial indexes, one sequence
+//! (and `pg_notify`, which [`PostgresStore::notify_revocations`] turns off). It avoids
 //! advisory locks (migrations lock a row instead), `LOCK TABLE`, `jsonb`, triggers, stored
 //! functions, extensions, and collation-dependent expressions. Only PostgreSQL 15 is tested.
 //! Known differences elsewhere: on YugabyteDB, event ids are strictly increasing only with a
@@ -89,6 +96,7 @@ mod claims;
 mod credentials;
 mod directory;
 mod events;
+mod listen;
 mod primitives;
 mod rows;
 mod sessions;
@@ -107,6 +115,7 @@ use super::StoreError;
 use crate::model::ids::Environment;
 
 /// The PostgreSQL client crates, re-exported so a host builds its pool with the same versions.
+pub use listen::RevocationListener;
 pub use {deadpool_postgres, tokio_postgres};
 
 /// How many times one store call runs when it keeps failing with a serialization failure or a
@@ -231,6 +240,10 @@ pub struct PostgresStore {
     pool: Pool,
     /// The schema, quoted (`"idcore"`), ready to prefix table names.
     schema: String,
+    /// Whether appends to the revocation feed send a notice (see [`listen`]).
+    notify: bool,
+    /// What this store's revocation listener heard, if one runs.
+    notices: std::sync::Arc<listen::Notices>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -257,7 +270,17 @@ impl PostgresStore {
         Self {
             pool,
             schema: quote(DEFAULT_SCHEMA),
+            notify: true,
+            notices: std::sync::Arc::default(),
         }
+    }
+
+    /// Whether appending to the revocation feed sends a notice (`NOTIFY`) to the instances
+    /// that listen ([`PostgresStore::listen_for_revocations`]). On by default; turn it off on
+    /// databases without `pg_notify` (CockroachDB), where instances poll.
+    pub fn notify_revocations(mut self, notify: bool) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// The same store in schema `name`: 1 to 63 characters of lowercase ASCII letters, digits

@@ -159,6 +159,8 @@ impl RevocationStore for PostgresStore {
              (env, seq, kind, subject, org, not_before, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         );
+        let notify = "SELECT pg_notify($1, $2)";
+        let schema = self.schema();
         let (kind, subject, org, not_before, expires_at) = columns(revocation);
         let env = env_str(env);
         let mut client = self.client().await?;
@@ -176,9 +178,17 @@ impl RevocationStore for PostgresStore {
                 &[&env, &seq, &kind, &subject, &org, &not_before, &expires_at],
             )
             .await?;
+            if self.notify {
+                // Delivered to the listeners when (and only if) the append commits.
+                execute(&tx, &notify, &[&super::listen::CHANNEL, &schema]).await?;
+            }
             tx.commit().await.map_err(super::db_error)?;
             u64::try_from(seq).map_err(|_| StoreError::backend(MissingHead))
         })
+    }
+
+    fn revocation_notices(&self) -> Option<u64> {
+        self.notices.current()
     }
 
     async fn revocations_since(
