@@ -175,6 +175,85 @@ mod postgres {
         schema.drop_schema().await;
     }
 
+    /// An instance that polls the feed only once a minute.
+    fn slow_polling(store: PostgresStore) -> Identity<PostgresStore> {
+        Identity::builder()
+            .issuer("https://auth.example.com")
+            .environment(Environment::Sandbox)
+            .clock(SystemClock)
+            .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("32 bytes"))
+            .token_settings(idcore::TokenSettings {
+                revocation_poll_interval: time::Duration::minutes(1),
+                revocation_max_staleness: time::Duration::minutes(2),
+                ..idcore::TokenSettings::default()
+            })
+            .store(store)
+            .build()
+            .expect("a valid configuration")
+    }
+
+    /// LISTEN/NOTIFY: with a one-minute poll, an instance that listens sees another
+    /// instance's global sign-out within milliseconds; one that does not still accepts the
+    /// token a second later (it waits for its poll).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_listening_instance_sees_another_instances_revocation_within_milliseconds() {
+        let Some(schema) = PgSchema::fresh("tokens").await else {
+            return;
+        };
+        let a = instance(&schema);
+        let listening_store = schema.open();
+        let listener = listening_store.listen_for_revocations(
+            schema.pg_config(),
+            idcore::store::postgres::tokio_postgres::NoTls,
+        );
+        let b = slow_polling(listening_store);
+        let c = slow_polling(schema.open());
+        let started = Instant::now();
+        while !listener.is_listening() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the listener connects"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let tenant = Tenant::create(&a).await;
+        let code = tenant.code(&a).await;
+        let set = a
+            .tokens()
+            .exchange_code(&tenant.auth(), &code, REDIRECT, VERIFIER)
+            .await
+            .unwrap();
+        b.tokens().verify_live(&set.access_token).await.unwrap();
+        c.tokens().verify_live(&set.access_token).await.unwrap();
+
+        a.tokens()
+            .global_sign_out(&tenant.org, tenant.user_id)
+            .await
+            .unwrap();
+        let revoked_at = Instant::now();
+        let seen_after = loop {
+            match b.tokens().verify_live(&set.access_token).await {
+                Ok(_) => {}
+                Err(Error::InvalidToken(TokenProblem::Revoked)) => break revoked_at.elapsed(),
+                Err(e) => panic!("instance B failed to verify: {e:?}"),
+            }
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(2),
+                "the listening instance still accepts the token 2 s after the sign-out"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        println!("the listening instance saw the revocation after {seen_after:?}");
+        assert!(seen_after < Duration::from_millis(500), "{seen_after:?}");
+        // The instance that does not listen waits for its poll.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        c.tokens().verify_live(&set.access_token).await.unwrap();
+        // Stopping the listener puts B back on the poll.
+        drop(listener);
+        drop((a, b, c));
+        schema.drop_schema().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn refresh_token_reuse_is_detected_after_reopening_the_store() {
         let Some(schema) = PgSchema::fresh("tokens").await else {

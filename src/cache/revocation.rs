@@ -460,13 +460,18 @@ mod tests {
         let s = subject(&tenant);
         let mut cx = Context::from_waker(Waker::noop());
         let mut check = |at| {
-            let answer = pin!(view.is_revoked(&feed, Environment::Production, &s, at)).poll(&mut cx);
+            let answer =
+                pin!(view.is_revoked(&feed, Environment::Production, &s, at)).poll(&mut cx);
             assert!(matches!(answer, Poll::Ready(Ok(false))));
             feed.reads.load(Ordering::SeqCst)
         };
         let soon = NOW + Duration::milliseconds(10);
         assert_eq!(check(NOW), 1, "cold: read");
-        assert_eq!(check(soon), 1, "within the poll interval, no notice: no read");
+        assert_eq!(
+            check(soon),
+            1,
+            "within the poll interval, no notice: no read"
+        );
         feed.notices.store(7, Ordering::SeqCst);
         assert_eq!(check(soon), 2, "notices appeared: read at once");
         assert_eq!(check(soon), 2, "the same notices: no read");
@@ -475,6 +480,10 @@ mod tests {
         feed.notices.store(u64::MAX, Ordering::SeqCst);
         assert_eq!(check(soon), 4, "the listener went away: read once more");
         assert_eq!(check(soon), 4, "then poll as before");
-        assert_eq!(check(NOW + Duration::milliseconds(600)), 5, "the poll still runs");
+        assert_eq!(
+            check(NOW + Duration::milliseconds(600)),
+            5,
+            "the poll still runs"
+        );
     }
 }

@@ -70,6 +70,11 @@ impl PgSchema {
         self.open_with(config)
     }
 
+    /// The connection settings of this schema's database, for a dedicated connection.
+    pub fn pg_config(&self) -> idcore::store::postgres::tokio_postgres::Config {
+        self.url.parse().expect("a valid database url")
+    }
+
     fn open_with(&self, mut config: Config) -> PostgresStore {
         config.url = Some(self.url.clone());
         let pool = config
