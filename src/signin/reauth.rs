@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::Error;
 use crate::error::Resource;
-use crate::model::event::EventCode;
+use crate::model::event::{EventCode, NewEvent};
 use crate::model::ids::UserId;
 use crate::model::user::User;
 use crate::risk::RequestContext;
@@ -52,31 +52,16 @@ impl<'a, S: Store> SignIn<'a, S> {
         let creds = self.enrolled(user_id).await?;
         self.reauthenticate(&user, &creds, proof, context, now)
             .await?;
-        let env = self.identity.environment();
-        let store = self.identity.store();
-        let mut current = creds;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let mut next = current.clone();
+        let event = self
+            .event(EventCode::AUTHENTICATOR_REMOVED, now)
+            .user(user.id, &user.profile.email);
+        self.update_enrolled(creds, &event, now, |next, current| {
             next.totp = None;
             next.pending_totp = None;
             // New codes are never written for this generation: every older one is unreachable.
             next.recovery_generation = current.recovery_generation + 1;
-            next.updated_at = now;
-            next.version = current.version + 1;
-            let event = self
-                .event(EventCode::AUTHENTICATOR_REMOVED, now)
-                .user(user.id, &user.profile.email);
-            match store
-                .update_credentials(env, &next, current.version, Some(&event))
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Precondition) => current = self.enrolled(user_id).await?,
-                Err(StoreError::NotFound) => return Err(Error::NotFound(Resource::User)),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict(Resource::User))
+        })
+        .await
     }
 
     /// Issues 10 new recovery codes (shown once) after a fresh authentication; every earlier
@@ -103,6 +88,7 @@ impl<'a, S: Store> SignIn<'a, S> {
         let store = self.identity.store();
         let mut current = creds;
         for _ in 0..UPDATE_ATTEMPTS {
+            // Codes under the generation this write takes: a lost race issues them again.
             let generation = current.recovery_generation + 1;
             let codes = self.put_recovery_codes(user_id, generation, now).await?;
             let mut next = current.clone();
@@ -126,6 +112,36 @@ impl<'a, S: Store> SignIn<'a, S> {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// Writes `change` (given the next and the current record) over the enrolled credentials
+    /// with `event`, re-reading and retrying when a concurrent write won.
+    async fn update_enrolled(
+        &self,
+        creds: CredentialRecord,
+        event: &NewEvent,
+        now: OffsetDateTime,
+        change: impl Fn(&mut CredentialRecord, &CredentialRecord),
+    ) -> Result<(), Error> {
+        let env = self.identity.environment();
+        let store = self.identity.store();
+        let mut current = creds;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut next = current.clone();
+            change(&mut next, &current);
+            next.updated_at = now;
+            next.version = current.version + 1;
+            match store
+                .update_credentials(env, &next, current.version, Some(event))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Precondition) => current = self.enrolled(current.user_id).await?,
+                Err(StoreError::NotFound) => return Err(Error::NotFound(Resource::User)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict(Resource::User))
+    }
 
     /// The user's credentials, with an authenticator enrolled.
     async fn enrolled(&self, user_id: UserId) -> Result<CredentialRecord, Error> {
