@@ -180,7 +180,7 @@ impl RevocationStore for PostgresStore {
             .await?;
             if self.notify {
                 // Delivered to the listeners when (and only if) the append commits.
-                execute(&tx, &notify, &[&super::listen::CHANNEL, &schema]).await?;
+                execute(&tx, notify, &[&super::listen::CHANNEL, &schema]).await?;
             }
             tx.commit().await.map_err(super::db_error)?;
             u64::try_from(seq).map_err(|_| StoreError::backend(MissingHead))
