@@ -85,6 +85,21 @@ fn one_step_either_side_is_accepted_two_are_not() {
 }
 
 #[test]
+fn times_past_the_year_9999_match_nothing_and_do_not_overflow() {
+    // Found by the TOTP fuzz target: totp-rs overflowed multiplying steps near u64::MAX.
+    let key = rfc_key(TotpAlgorithm::Sha1);
+    let last = 253_402_300_799u64; // 9999-12-31T23:59:59Z
+    assert_eq!(
+        key.matching_step(&key.generate(last), last),
+        Some(step_of(last))
+    );
+    for time in [last + 1, u64::MAX / 30 * 30, u64::MAX - 1, u64::MAX] {
+        let code = key.generate(time);
+        assert_eq!(key.matching_step(&code, time), None, "T = {time}");
+    }
+}
+
+#[test]
 fn malformed_codes_match_nothing() {
     let key = rfc_key(TotpAlgorithm::Sha1);
     let now = 59;

@@ -17,6 +17,11 @@ pub const DIGITS: u8 = 6;
 /// The secret length of idcore's enrolments, in bytes (160 bits).
 pub const SECRET_BYTES: usize = 20;
 
+/// The last second a code is checked at (9999-12-31T23:59:59Z, the last instant `time` represents).
+/// Past it no code matches: `totp-rs` multiplies the step back into seconds and would overflow near
+/// `u64::MAX` (found by the TOTP fuzz target).
+const LAST_UNIX_SECOND: u64 = 253_402_300_799;
+
 /// The HMAC of a TOTP key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TotpAlgorithm {
@@ -107,7 +112,7 @@ impl TotpKey {
     /// constant-time per step.
     pub fn matching_step(&self, code: &str, unix_seconds: u64) -> Option<u64> {
         let code = code.trim();
-        if code.len() != usize::from(self.inner.digits()) {
+        if code.len() != usize::from(self.inner.digits()) || unix_seconds > LAST_UNIX_SECOND {
             return None;
         }
         self.inner.check(code, unix_seconds)

@@ -82,7 +82,8 @@ fn loopback_without_port(uri: &str) -> Option<String> {
             let rest = match rest.strip_prefix(':') {
                 Some(after) => {
                     let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-                    if digits == 0 || digits > 5 {
+                    // A port is 1 to 5 digits that fit in 16 bits (`:71234` is no port).
+                    if digits == 0 || digits > 5 || after[..digits].parse::<u16>().is_err() {
                         return None;
                     }
                     &after[digits..]
@@ -141,5 +142,22 @@ mod tests {
         assert!(!redirect_allowed(&reg, "http://127.0.0.1:51234/other"));
         assert!(!redirect_allowed(&reg, "http://localhost:3001/cb"));
         assert!(!redirect_allowed(&reg, "http://127.0.0.1:80x/cb"));
+    }
+
+    #[test]
+    fn a_loopback_port_must_fit_in_sixteen_bits() {
+        // Found by the redirect fuzz target: `:71234` was taken for a port.
+        let reg = uris(&["http://127.0.0.1:8080/cb", "http://[::1]:8080/cb"]);
+        assert!(redirect_allowed(&reg, "http://127.0.0.1:65535/cb"));
+        assert!(redirect_allowed(&reg, "http://[::1]:1/cb"));
+        for other in [
+            "http://127.0.0.1:65536/cb",
+            "http://127.0.0.1:71234/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://[::1]:65536/cb",
+            "http://127.0.0.1:/cb",
+        ] {
+            assert!(!redirect_allowed(&reg, other), "{other} must be refused");
+        }
     }
 }
