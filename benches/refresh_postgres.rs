@@ -7,6 +7,10 @@
 //! (token family) and refreshes it in a loop, each time with the token the previous refresh
 //! returned. Levels: 1, 4, 8, 16 and 32 tasks, 8 s each.
 //!
+//! `IDCORE_BENCH_REFRESH_INTERVAL=seconds` turns the refresh reuse interval on
+//! (`TokenSettings::refresh_grace`): each rotation then derives its successor with one more HMAC
+//! and stores its digest.
+//!
 //! Needs `--features postgres` and `IDCORE_TEST_POSTGRES_URL`
 //! (`postgres://postgres@127.0.0.1:5432/test`); without the variable it says so and exits. It
 //! works in its own schema (`idcore_bench_refresh`), created afresh each run.
@@ -19,6 +23,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use idcore::TokenSettings;
 use idcore::clock::{Clock, SystemClock};
 use idcore::directory::ClientId;
 use idcore::secret::Secret;
@@ -70,6 +75,10 @@ async fn setup(url: &str, grants: usize) -> Setup {
         .environment(Environment::Production)
         .clock(SystemClock)
         .key_encryption_key(EncryptionKey::from_bytes(&[7; 32]).expect("32 bytes"))
+        .token_settings(TokenSettings {
+            refresh_grace: reuse_interval(),
+            ..TokenSettings::default()
+        })
         .store(store)
         .build()
         .expect("a valid configuration");
@@ -132,6 +141,15 @@ async fn setup(url: &str, grants: usize) -> Setup {
     }
 }
 
+/// The reuse interval `IDCORE_BENCH_REFRESH_INTERVAL` asks for (seconds), 0 without it.
+fn reuse_interval() -> time::Duration {
+    let seconds = std::env::var("IDCORE_BENCH_REFRESH_INTERVAL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    time::Duration::seconds(seconds)
+}
+
 /// Runs `tasks` concurrent refresh loops for [`RUN`]; prints throughput and latency
 /// percentiles.
 async fn throughput(setup: &'static Setup, tasks: usize) {
@@ -167,7 +185,8 @@ async fn throughput(setup: &'static Setup, tasks: usize) {
     all.sort_unstable();
     let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
     println!(
-        "refresh grant on PostgreSQL, {tasks:>2} tasks: {:>6.0} grants/s, p50 {:>6.2} ms, p99 {:>6.2} ms, max {:>7.2} ms ({} grants)",
+        "refresh grant on PostgreSQL (reuse interval {} s), {tasks:>2} tasks: {:>6.0} grants/s, p50 {:>6.2} ms, p99 {:>6.2} ms, max {:>7.2} ms ({} grants)",
+        reuse_interval().whole_seconds(),
         all.len() as f64 / elapsed.as_secs_f64(),
         at(0.50).as_secs_f64() * 1e3,
         at(0.99).as_secs_f64() * 1e3,
