@@ -11,14 +11,18 @@
 //! | [`revocation`] | `POST /oauth/revoke` (RFC 7009) |
 //! | [`introspection`] | `POST /oauth/introspect` (RFC 7662) |
 //! | [`userinfo`] | `GET /userinfo` |
+//! | [`authorize::authorize_request`] | `GET /authorize` (checks the request; the host shows its login page) |
+//! | [`end_session::end_session_request`] | `GET /logout` (RP-initiated logout) |
 //! | [`discovery`] | `GET /.well-known/openid-configuration` |
 //! | [`jwks`] | `GET /.well-known/jwks.json` |
 //!
 //! [`unregister`] maps the seed-004 "User Unregister" request and answer; [`delete_token`]
 //! checks the seed-003 `DeleteToken` request and writes its answer envelope.
 
+pub mod authorize;
 pub mod crowd;
 pub mod delete_token;
+pub mod end_session;
 pub mod unregister;
 
 use serde_json::{Value, json};
@@ -442,6 +446,10 @@ pub fn discovery<S>(identity: &Identity<S>, org: &OrgDomain) -> Response {
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "end_session_endpoint": format!("{iss}/logout"),
+        "authorization_response_iss_parameter_supported": true,
+        "response_modes_supported": ["query"],
+        "prompt_values_supported": ["none", "login"],
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],

@@ -13,7 +13,7 @@ use crate::directory::Organizations;
 use crate::error::{FieldProblem, Resource};
 use crate::model::event::{EventCode, NewEvent};
 use crate::model::fields::Email;
-use crate::model::ids::UserId;
+use crate::model::ids::{ClientId, UserId};
 use crate::model::user::User;
 use crate::risk::RequestContext;
 use crate::store::{AccountRole, CredentialRecord, Store, StoreError};
@@ -423,17 +423,29 @@ impl<'a, S: Store> SignIn<'a, S> {
     }
 
     pub(super) async fn check_client(&self, a: &Authorization) -> Result<(), Error> {
+        self.check_client_redirect(a.client_id, &a.redirect_uri)
+            .await
+    }
+
+    /// Fails with [`Error::InvalidClient`] unless `client_id` is a live application of this
+    /// organization (or of every organization), and with [`Error::InvalidRequest`] unless
+    /// `redirect_uri` is one of its allowed redirect URLs.
+    pub(crate) async fn check_client_redirect(
+        &self,
+        client_id: ClientId,
+        redirect_uri: &str,
+    ) -> Result<(), Error> {
         let app = self
             .identity
             .store()
-            .application(self.identity.environment(), a.client_id)
+            .application(self.identity.environment(), client_id)
             .await?
             .filter(|app| app.deleted_at.is_none())
             .ok_or(Error::InvalidClient)?;
         if app.scope.organization().is_some_and(|o| o != self.org) {
             return Err(Error::InvalidClient);
         }
-        if !redirect_allowed(&app.allowed_redirect_urls, &a.redirect_uri) {
+        if !redirect_allowed(&app.allowed_redirect_urls, redirect_uri) {
             return Err(Error::InvalidRequest(
                 "redirect_uri is not registered for this client",
             ));

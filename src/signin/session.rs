@@ -156,6 +156,15 @@ impl<'a, S: Store> SignIn<'a, S> {
         self.check_client(authorization).await
     }
 
+    /// The checks of an authorization request's own fields (`nonce`, `state`, `scope`), without
+    /// the client's.
+    pub(crate) fn check_authorization_fields(
+        &self,
+        authorization: &Authorization,
+    ) -> Result<(), Error> {
+        check_authorization(authorization)
+    }
+
     /// The user an e-mail address or username names in this organization (with or without
     /// credentials: a user the directory created has none until it sets a password).
     pub(crate) async fn user_by_login(&self, login: &str) -> Result<Option<User>, Error> {

@@ -85,6 +85,29 @@ impl<'a, S: Store> Tokens<'a, S> {
         token: &str,
         client_id: ClientId,
     ) -> Result<IdClaims<'static>, Error> {
+        self.check_id_token(token, client_id, Expiry::Refuse).await
+    }
+
+    /// An `id_token_hint` (OpenID Connect RP-Initiated Logout §2): as
+    /// [`Tokens::verify_id_token`], except that an expired token is accepted — a user signs out
+    /// long after the ID token expired. It names who and which client; it never authorizes.
+    ///
+    /// # Errors
+    /// As [`Tokens::verify_id_token`], except expiry.
+    pub async fn verify_id_token_hint(
+        &self,
+        token: &str,
+        client_id: ClientId,
+    ) -> Result<IdClaims<'static>, Error> {
+        self.check_id_token(token, client_id, Expiry::Report).await
+    }
+
+    async fn check_id_token(
+        &self,
+        token: &str,
+        client_id: ClientId,
+        expiry: Expiry,
+    ) -> Result<IdClaims<'static>, Error> {
         let config = self.identity.config();
         let decoded =
             jws::decode(token).map_err(|_| Error::InvalidToken(TokenProblem::Malformed))?;
@@ -108,7 +131,7 @@ impl<'a, S: Store> Tokens<'a, S> {
         }
         let expired =
             self.check_times(claims.exp, claims.iat, claims.nbf, claims.auth_time, now)?;
-        if expired {
+        if expired && expiry == Expiry::Refuse {
             return Err(Error::InvalidToken(TokenProblem::Expired));
         }
         Ok(IdClaims {
