@@ -454,7 +454,7 @@ async fn the_whole_relying_party_flow<S: Store + 'static>(store: S) {
     let logout = http
         .get(format!(
             "{issuer}/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye1",
-            id_token.to_string(),
+            id_token,
             enc("http://127.0.0.1:7777/bye")
         ))
         .send()

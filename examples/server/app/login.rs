@@ -58,10 +58,10 @@ pub async fn authorize<S: Store>(
         Err(e) => return refused(e),
     };
     let ip = peer.ip();
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        if let Some(response) = single_sign_on(&app, &org, &request, token, ip).await {
-            return response;
-        }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Some(response) = single_sign_on(&app, &org, &request, token, ip).await
+    {
+        return response;
     }
     if request.prompt == Prompt::None {
         return see_other(&request.error_redirect("login_required", "the user must sign in"));
@@ -194,14 +194,14 @@ pub async fn logout<S: Store>(
     };
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         // An unknown or expired session is already over.
-        if let Err(e) = app.identity.sessions(&org).invalidate(token).await {
-            if e.is_retryable() {
-                return html::page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Try again",
-                    "<p>Signing out did not complete. Try again.</p>",
-                );
-            }
+        if let Err(e) = app.identity.sessions(&org).invalidate(token).await
+            && e.is_retryable()
+        {
+            return html::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "<p>Signing out did not complete. Try again.</p>",
+            );
         }
     }
     let mut response = match &request.redirect {
