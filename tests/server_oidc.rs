@@ -5,26 +5,10 @@
 //! → introspection says inactive; single sign-on with the session cookie, `prompt=login`,
 //! `prompt=none`, and RP-initiated logout. On the memory store and SQLite.
 
-#[path = "../examples/server/app/mod.rs"]
-#[allow(dead_code)]
-mod app;
-#[path = "../examples/server/demo.rs"]
-#[allow(dead_code)]
-mod demo;
+mod server_support;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use idcore::mail::MemoryOutbox;
-use idcore::risk::RequestContext;
-use idcore::signin::SignUp;
-use idcore::signin::password::Password;
+use idcore::MemoryStore;
 use idcore::store::Store;
-use idcore::tokens::keys::EncryptionKey;
-use idcore::{
-    ApplicationScope, ApplicationType, Identity, MemoryStore, NewApplication, NewOrganization,
-    NewUser,
-};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
@@ -35,179 +19,12 @@ use openidconnect::{
 };
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
+use server_support::*;
 
-const EMAIL: &str = "nina@example.com";
-const PASSWORD: &str = "feeling good, 1965";
-
-/// A server on a loopback port, its issuer, the application and the user's authenticator.
-struct Running {
-    base: String,
-    org: String,
-    client_id: String,
-    callback: String,
-    totp: totp_rs::Totp,
-}
-
-async fn start<S: Store + 'static>(store: S) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let outbox = MemoryOutbox::new();
-    let identity = Identity::builder()
-        .issuer(base.clone())
-        .key_encryption_key(EncryptionKey::from_bytes(&[5; 32]).unwrap())
-        .mailer(outbox.clone())
-        .store(store)
-        .build()
-        .unwrap();
-    let org = identity
-        .organizations()
-        .create(NewOrganization::new("Simone").unwrap())
-        .await
-        .unwrap()
-        .domain;
-    let callback = "http://127.0.0.1:7777/cb".to_owned();
-    let app = identity
-        .applications(ApplicationScope::Organization(org.clone()))
-        .create(
-            NewApplication::new("RP", ApplicationType::React)
-                .unwrap()
-                .with(|a| {
-                    a.allowed_redirect_urls(&[callback.as_str()])?
-                        .allowed_logout_urls(&["http://127.0.0.1:7777/bye"])
-                })
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let signin = identity.signin(&org);
-    signin
-        .sign_up(SignUp::new(
-            NewUser::new(EMAIL).unwrap(),
-            Password::new(PASSWORD),
-        ))
-        .await
-        .unwrap();
-    let body = outbox.sent().last().unwrap().body.clone();
-    let code: String = body
-        .split("code is ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let user = signin
-        .confirm_email(EMAIL, &code, &RequestContext::new())
-        .await
-        .unwrap();
-    let enrolment = signin.begin_totp_enrolment(user.id).await.unwrap();
-    let totp = totp_rs::Totp::from_url(enrolment.otpauth_uri().expose()).unwrap();
-    let now = u64::try_from(identity.now().unix_timestamp()).unwrap();
-    // The enrolment spends the previous step, so the sign-in's current code is still fresh.
-    signin
-        .confirm_totp_enrolment(
-            user.id,
-            &totp.generate(now - 30).to_string(),
-            &RequestContext::new(),
-        )
-        .await
-        .unwrap();
-    let state = Arc::new(app::App::new(identity, outbox));
-    tokio::spawn(app::serve(listener, state));
-    Running {
-        base,
-        org: org.to_string(),
-        client_id: app.application.client_id.to_string(),
-        callback,
-        totp,
-    }
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap()
-}
-
-/// The `name="…" value="…"` pairs of a page's hidden inputs (the page escapes `&"<>'`).
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .map(|rest| {
-            let name = rest
-                .split("name=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            let value = rest
-                .split("value=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            (unescape(name), unescape(value))
-        })
-        .collect()
-}
-
-fn query_of(location: &str) -> HashMap<String, String> {
-    let url = reqwest::Url::parse(location).unwrap();
-    url.query_pairs().into_owned().collect()
-}
-
-/// Posts `form` (the page's hidden fields plus `extra`) to `path`.
-async fn submit(
-    browser: &reqwest::Client,
-    base: &str,
-    path: &str,
-    page: &str,
-    extra: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut form = hidden_fields(page);
-    form.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let body: String = form
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    browser
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+const CALLBACK: &str = "http://127.0.0.1:7777/cb";
 
 async fn the_whole_relying_party_flow<S: Store + 'static>(store: S) {
-    let server = start(store).await;
+    let server = start(store, CALLBACK).await;
     let issuer = format!("{}/t/{}", server.base, server.org);
     let http = browser();
 
@@ -507,7 +324,7 @@ async fn a_relying_party_signs_in_through_the_hosted_page_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_clients_and_unregistered_redirects_get_a_page_never_a_redirect() {
-    let server = start(MemoryStore::new()).await;
+    let server = start(MemoryStore::new(), CALLBACK).await;
     let http = browser();
     let authorize = format!("{}/t/{}/authorize", server.base, server.org);
     let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

@@ -17,7 +17,8 @@ use serde::Deserialize;
 
 use super::html::{self, escape};
 use super::{App, cookie, see_other, set_cookie};
-use crate::demo::CALLBACK;
+// The demo module beside `app` (in the example, and where a test includes both).
+use super::super::demo::CALLBACK;
 
 const FLOW_COOKIE: &str = "idcore_demo_flow";
 
